@@ -1,0 +1,381 @@
+//! The helpers of the NestJS original (`cachePatientRecords`, `invalidatePatientCache`, …),
+//! with its key conventions and default TTLs, and identifiers hashed in every key name.
+//!
+//! Keys: `phi:patient:{patient}:clinic:{clinic}:records`, `phi:medical:{patient}:clinic:
+//! {clinic}:history`, `phi:prescriptions:{patient}:clinic:{clinic}`, `phi:patient:{patient}:
+//! emergency`, where `{patient}` and `{clinic}` are keyed hashes. Tags: `patient:{patient}`,
+//! `clinic:{clinic}`, and the kind (`patient_records`, …) plus `phi_data`.
+
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use cache_runtime::{AuditOperation, Cache, CacheError, Invalidation, LoadOptions, PHI_NAMESPACE};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::compliance::{Compliance, EMERGENCY_MAX_TTL};
+
+/// The helpers' TTLs, from the environment variables of the NestJS original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HelperTtls {
+    /// `CACHE_PATIENT_RECORDS_TTL`, default 3600 s.
+    pub patient_records: Duration,
+    /// `CACHE_APPOINTMENTS_TTL`, default 1800 s.
+    pub appointments: Duration,
+    /// `CACHE_DOCTOR_PROFILES_TTL`, default 7200 s.
+    pub doctor_profiles: Duration,
+    /// `CACHE_CLINIC_DATA_TTL`, default 14400 s.
+    pub clinic_data: Duration,
+    /// `CACHE_MEDICAL_HISTORY_TTL`, default 7200 s.
+    pub medical_history: Duration,
+    /// `CACHE_PRESCRIPTIONS_TTL`, default 1800 s.
+    pub prescriptions: Duration,
+    /// `CACHE_EMERGENCY_DATA_TTL`, default 300 s.
+    pub emergency_data: Duration,
+}
+
+impl HelperTtls {
+    /// Reads the variables; a missing or malformed one keeps its default (and is logged).
+    pub fn from_env() -> Self {
+        let read = |name: &str, default: u64| {
+            let secs = match std::env::var(name) {
+                Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+                    tracing::warn!(target: "cachette", variable = name, "not a number of seconds; using {default}");
+                    default
+                }),
+                Err(_) => default,
+            };
+            Duration::from_secs(secs)
+        };
+        HelperTtls {
+            patient_records: read("CACHE_PATIENT_RECORDS_TTL", 3600),
+            appointments: read("CACHE_APPOINTMENTS_TTL", 1800),
+            doctor_profiles: read("CACHE_DOCTOR_PROFILES_TTL", 7200),
+            clinic_data: read("CACHE_CLINIC_DATA_TTL", 14400),
+            medical_history: read("CACHE_MEDICAL_HISTORY_TTL", 7200),
+            prescriptions: read("CACHE_PRESCRIPTIONS_TTL", 1800),
+            emergency_data: read("CACHE_EMERGENCY_DATA_TTL", 300),
+        }
+    }
+}
+
+static TTLS: LazyLock<HelperTtls> = LazyLock::new(HelperTtls::from_env);
+
+/// `ttl` under `level`'s cap; a configured TTL over the cap is lowered, and logged.
+fn capped(name: &str, ttl: Duration, level: Compliance) -> Duration {
+    let cap = level.max_ttl();
+    if ttl > cap {
+        tracing::warn!(target: "cachette", helper = name, ?ttl, ?cap, "configured TTL is over the compliance cap; using the cap");
+    }
+    ttl.min(cap)
+}
+
+/// The healthcare helpers over one cache.
+///
+/// ```no_run
+/// # async fn f(cache: cache_runtime::Cache) -> Result<(), cache_runtime::CacheError> {
+/// use cache_healthcare::Healthcare;
+///
+/// let phi = Healthcare::new(cache);
+/// let records: Result<Vec<String>, std::io::Error> = phi
+///     .cache_patient_records("MRN-0042", "clinic-7", || async { Ok(vec!["visit".into()]) })
+///     .await;
+/// phi.invalidate_patient("MRN-0042", Some("clinic-7")).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Healthcare {
+    cache: Cache,
+    ttls: HelperTtls,
+}
+
+impl Healthcare {
+    /// The helpers over `cache`, with TTLs from the environment.
+    pub fn new(cache: Cache) -> Self {
+        Healthcare { cache, ttls: *TTLS }
+    }
+
+    /// The helpers with these TTLs.
+    pub fn with_ttls(cache: Cache, ttls: HelperTtls) -> Self {
+        Healthcare { cache, ttls }
+    }
+
+    /// The cache underneath.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    fn h(&self, id: &str) -> String {
+        self.cache.hash_id(id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn protected<T, E, F, Fut>(
+        &self,
+        helper: &'static str,
+        key: String,
+        ttl: Duration,
+        emergency: bool,
+        tags: Vec<String>,
+        fetch: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let mut o = LoadOptions::ttl(ttl).protected(helper);
+        if emergency {
+            // Never served stale: fresh for the whole TTL, then reloaded.
+            o = o.stale(ttl).priority(cache_runtime::Priority::Critical);
+        }
+        for t in tags {
+            o = o.tag(t);
+        }
+        self.cache.get_or_load_owned(&key, &o, fetch).await
+    }
+
+    /// The helpers for data of one patient at one clinic: `helper`'s key from the hashed
+    /// ids, tags `patient:{p}`, `clinic:{c}`, `kind` and `phi_data`, sensitive TTL cap.
+    #[allow(clippy::too_many_arguments)]
+    async fn clinic_scoped<T, E, F, Fut>(
+        &self,
+        helper: &'static str,
+        kind: &'static str,
+        ttl: Duration,
+        key: fn(&str, &str) -> String,
+        patient: &str,
+        clinic: &str,
+        fetch: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let (p, c) = (self.h(patient), self.h(clinic));
+        let ttl = capped(helper, ttl, Compliance::Sensitive);
+        let tags = vec![
+            format!("patient:{p}"),
+            format!("clinic:{c}"),
+            kind.into(),
+            "phi_data".into(),
+        ];
+        self.protected(helper, key(&p, &c), ttl, false, tags, fetch)
+            .await
+    }
+
+    /// Patient records of one clinic (`CACHE_PATIENT_RECORDS_TTL`); key
+    /// `phi:patient:{patient}:clinic:{clinic}:records`.
+    pub async fn cache_patient_records<T, E, F, Fut>(
+        &self,
+        patient: &str,
+        clinic: &str,
+        fetch: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let key = |p: &str, c: &str| format!("{PHI_NAMESPACE}patient:{p}:clinic:{c}:records");
+        let ttl = self.ttls.patient_records;
+        self.clinic_scoped(
+            "healthcare::cache_patient_records",
+            "patient_records",
+            ttl,
+            key,
+            patient,
+            clinic,
+            fetch,
+        )
+        .await
+    }
+
+    /// Medical history of one clinic (`CACHE_MEDICAL_HISTORY_TTL`); key
+    /// `phi:medical:{patient}:clinic:{clinic}:history`.
+    pub async fn cache_medical_history<T, E, F, Fut>(
+        &self,
+        patient: &str,
+        clinic: &str,
+        fetch: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let key = |p: &str, c: &str| format!("{PHI_NAMESPACE}medical:{p}:clinic:{c}:history");
+        let ttl = self.ttls.medical_history;
+        self.clinic_scoped(
+            "healthcare::cache_medical_history",
+            "medical_history",
+            ttl,
+            key,
+            patient,
+            clinic,
+            fetch,
+        )
+        .await
+    }
+
+    /// Active prescriptions at one clinic (`CACHE_PRESCRIPTIONS_TTL`); key
+    /// `phi:prescriptions:{patient}:clinic:{clinic}`.
+    pub async fn cache_prescriptions<T, E, F, Fut>(
+        &self,
+        patient: &str,
+        clinic: &str,
+        fetch: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let key = |p: &str, c: &str| format!("{PHI_NAMESPACE}prescriptions:{p}:clinic:{c}");
+        let ttl = self.ttls.prescriptions;
+        self.clinic_scoped(
+            "healthcare::cache_prescriptions",
+            "prescriptions",
+            ttl,
+            key,
+            patient,
+            clinic,
+            fetch,
+        )
+        .await
+    }
+
+    /// Emergency data (`CACHE_EMERGENCY_DATA_TTL`, at most 5 minutes): never served stale.
+    pub async fn cache_emergency_data<T, E, F, Fut>(&self, patient: &str, fetch: F) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let p = self.h(patient);
+        let ttl = self.ttls.emergency_data.min(EMERGENCY_MAX_TTL);
+        let key = format!("{PHI_NAMESPACE}patient:{p}:emergency");
+        let tags = vec![
+            format!("patient:{p}"),
+            "emergency_data".into(),
+            "phi_data".into(),
+        ];
+        self.protected(
+            "healthcare::cache_emergency_data",
+            key,
+            ttl,
+            true,
+            tags,
+            fetch,
+        )
+        .await
+    }
+
+    async fn invalidate(&self, helper: &'static str, inv: Invalidation) -> Result<u64, CacheError> {
+        let what = [&inv.tags[..], &inv.patterns[..]].concat().join(" ");
+        let result = self.cache.apply(&inv).await;
+        let (outcome, count) = match &result {
+            Ok(r) => ("ok", Some(r.keys + r.pattern_keys)),
+            Err(_) => ("store_error", None),
+        };
+        self.cache
+            .__audit(helper, AuditOperation::Invalidate, outcome, &what, count);
+        result.map(|r| r.keys + r.pattern_keys)
+    }
+
+    /// Everything cached for `patient`: entries tagged `patient:{patient}` and every protected
+    /// key holding the patient's hash; with `clinic`, also the clinic's patient lists (tag
+    /// `clinic:{clinic}:patients`). Returns how many keys were removed by pattern.
+    pub async fn invalidate_patient(
+        &self,
+        patient: &str,
+        clinic: Option<&str>,
+    ) -> Result<u64, CacheError> {
+        let p = self.h(patient);
+        let mut inv = Invalidation::tags([format!("patient:{p}")])
+            .and_patterns([format!("{PHI_NAMESPACE}*{p}*")]);
+        if let Some(c) = clinic {
+            inv = inv.and_tags([format!("clinic:{}:patients", self.h(c))]);
+        }
+        self.invalidate("healthcare::invalidate_patient", inv).await
+    }
+
+    /// Everything cached for `doctor` (tag `doctor:{doctor}`, hashed in protected entries and
+    /// plain in others, and their keys); with `clinic`, also the clinic's doctor lists.
+    pub async fn invalidate_doctor(
+        &self,
+        doctor: &str,
+        clinic: Option<&str>,
+    ) -> Result<u64, CacheError> {
+        let d = self.h(doctor);
+        let raw = cache_runtime::escape(doctor);
+        let mut inv = Invalidation::tags([format!("doctor:{d}"), format!("doctor:{raw}")])
+            .and_patterns([format!("{PHI_NAMESPACE}*{d}*"), format!("doctor:{raw}:*")]);
+        if let Some(c) = clinic {
+            let c_raw = cache_runtime::escape(c);
+            inv = inv.and_tags([
+                format!("clinic:{}:doctors", self.h(c)),
+                format!("clinic:{c_raw}:doctors"),
+            ]);
+        }
+        self.invalidate("healthcare::invalidate_doctor", inv).await
+    }
+
+    /// One appointment, and the appointment lists of its patient, doctor and clinic.
+    pub async fn invalidate_appointment(
+        &self,
+        appointment: &str,
+        patient: Option<&str>,
+        doctor: Option<&str>,
+        clinic: Option<&str>,
+    ) -> Result<u64, CacheError> {
+        let a = self.h(appointment);
+        let mut inv = Invalidation::tags([format!("appointment:{a}")])
+            .and_patterns([format!("{PHI_NAMESPACE}*{a}*")]);
+        for (kind, id) in [("patient", patient), ("doctor", doctor), ("clinic", clinic)] {
+            if let Some(id) = id {
+                inv = inv.and_tags([format!("{kind}:{}:appointments", self.h(id))]);
+            }
+        }
+        self.invalidate("healthcare::invalidate_appointment", inv)
+            .await
+    }
+
+    /// Everything cached for `clinic` (tag `clinic:{clinic}`, hashed and plain).
+    pub async fn invalidate_clinic(&self, clinic: &str) -> Result<u64, CacheError> {
+        let c = self.h(clinic);
+        let raw = cache_runtime::escape(clinic);
+        let inv = Invalidation::tags([format!("clinic:{c}"), format!("clinic:{raw}")])
+            .and_patterns([format!("{PHI_NAMESPACE}*{c}*"), format!("clinic:{raw}:*")]);
+        self.invalidate("healthcare::invalidate_clinic", inv).await
+    }
+
+    /// Removes every protected entry (the `phi:` namespace) and nothing else; returns how
+    /// many.
+    pub async fn clear_phi(&self) -> Result<u64, CacheError> {
+        let result = self
+            .cache
+            .invalidate_pattern(&format!("{PHI_NAMESPACE}*"))
+            .await;
+        let (outcome, count) = match &result {
+            Ok(n) => ("ok", Some(*n)),
+            Err(_) => ("store_error", None),
+        };
+        self.cache.__audit(
+            "healthcare::clear_phi",
+            AuditOperation::ClearPhi,
+            outcome,
+            PHI_NAMESPACE,
+            count,
+        );
+        result
+    }
+}

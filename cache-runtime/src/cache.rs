@@ -1,0 +1,226 @@
+//! The [`Cache`] handle and its service-level API.
+
+pub(crate) mod builder;
+mod call;
+mod env;
+mod health;
+mod invalidate;
+mod io;
+mod load;
+mod lock;
+mod options;
+mod pending;
+mod service;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use self::builder::CacheBuilder;
+pub use self::call::{KeyBuilder, Outcome, Plain};
+pub use self::env::{ENV_HOOKS, EnvHook};
+pub use self::health::Health;
+pub use self::invalidate::{Invalidation, InvalidationReport};
+pub use self::load::{Share, ShareNone, ShareViaClone, Sharer};
+pub use self::lock::{LockError, LockGuard};
+pub use self::options::LoadOptions;
+use crate::codec::Codec;
+use crate::error::{CacheError, StoreError};
+use crate::registry::{FnSpec, registry};
+use crate::stats::{Counters, Stats};
+use crate::store::AnyStore;
+
+/// A cache: a store plus the settings every call through it shares.
+///
+/// Cheap to clone (an `Arc`); clones share the store, settings and statistics. Build one with
+/// [`Cache::builder`] or [`Cache::from_env`], or let the macros use the global one
+/// ([`install`](crate::install), or lazily from the environment).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+///
+/// let cache = cache_runtime::Cache::builder().prefix("app").build().unwrap();
+/// let n: Result<u32, std::io::Error> = cache
+///     .get_or_load("answer", &cache_runtime::LoadOptions::ttl(Duration::from_secs(60)), || async { Ok(42) })
+///     .await;
+/// assert_eq!(n.unwrap(), 42);
+/// assert_eq!(cache.get::<u32>("answer").await.unwrap(), Some(42));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: AnyStore,
+    pub(crate) prefix: String,
+    pub(crate) default_ttl: Duration,
+    pub(crate) codec: Codec,
+    pub(crate) compression_threshold: Option<usize>,
+    pub(crate) compression_level: u32,
+    pub(crate) max_entry_bytes: usize,
+    pub(crate) disabled: bool,
+    /// How long a tag's version lives after an invalidation; tagged entries live no longer.
+    pub(crate) tag_ttl: Duration,
+    /// How long `invalidate(key)` keeps a tombstone: loads that take longer than this and
+    /// started before the invalidation could still write.
+    pub(crate) tombstone_ttl: Duration,
+    pub(crate) freshness: builder::Freshness,
+    pub(crate) phi: crate::phi::PhiHooks,
+    pub(crate) flights: Arc<crate::flight::Flights>,
+    pub(crate) refresher: Arc<crate::refresh::Refresher>,
+    pub(crate) events: invalidate::Rules,
+    pub(crate) pending: pending::Pending,
+    pub(crate) stats: Counters,
+    last_error_log_ms: AtomicU64,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Cache")
+            .field("store", &i.store)
+            .field("prefix", &i.prefix)
+            .field("default_ttl", &i.default_ttl)
+            .field("codec", &i.codec)
+            .field("compression_threshold", &i.compression_threshold)
+            .field("max_entry_bytes", &i.max_entry_bytes)
+            .field("disabled", &i.disabled)
+            .finish()
+    }
+}
+
+/// Unix time in ms on this machine's clock.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Cache {
+    /// A builder; with no settings it builds an in-process cache.
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::new()
+    }
+
+    /// A cache configured from the environment; see [`CacheBuilder::from_env`] for the variables.
+    pub fn from_env() -> Result<Cache, crate::BuildError> {
+        CacheBuilder::from_env()?.build()
+    }
+
+    /// A cache that stores nothing: every call runs its function.
+    pub fn disabled() -> Cache {
+        CacheBuilder::new()
+            .disabled(true)
+            .memory_capacity(0)
+            .build_infallible()
+    }
+
+    pub(crate) fn from_inner(inner: builder::Parts) -> Cache {
+        let builder::Parts {
+            store,
+            prefix,
+            default_ttl,
+            codec,
+            compression_threshold,
+            compression_level,
+            max_entry_bytes,
+            disabled,
+            tag_ttl,
+            tombstone_ttl,
+            freshness,
+            phi,
+        } = inner;
+        Cache {
+            inner: Arc::new(Inner {
+                store,
+                prefix,
+                default_ttl,
+                codec,
+                compression_threshold,
+                compression_level,
+                max_entry_bytes,
+                disabled,
+                tag_ttl,
+                tombstone_ttl,
+                freshness,
+                phi,
+                flights: Arc::default(),
+                refresher: Arc::new(crate::refresh::Refresher::new(
+                    freshness.refresh_queue,
+                    freshness.refresh_workers,
+                )),
+                events: invalidate::Rules::default(),
+                pending: pending::Pending::new(freshness.pending_invalidations),
+                stats: Counters::new(),
+                last_error_log_ms: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The key prefix every key of this cache starts with (empty, or ending in `:`).
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The TTL used where none is given.
+    pub fn default_ttl(&self) -> Duration {
+        self.inner.default_ttl
+    }
+
+    /// Whether this cache stores nothing (`CACHE_DISABLED`).
+    pub fn is_disabled(&self) -> bool {
+        self.inner.disabled
+    }
+
+    /// Statistics: this cache's totals and each registered function's counters.
+    pub fn stats(&self) -> Stats {
+        let per_function = registry()
+            .iter()
+            .map(|s| (s.path(), s.stats.snapshot()))
+            .filter(|(_, s)| s.hits + s.misses + s.loads + s.errors > 0)
+            .collect();
+        Stats {
+            total: self.inner.stats.snapshot(),
+            refreshes_dropped: self.inner.refresher.dropped(),
+            per_function,
+        }
+    }
+
+    /// Checks that the store answers (a `PING` on Redis).
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        match &self.inner.store {
+            AnyStore::Memory(_) => Ok(()),
+            AnyStore::Redis(r) => Ok(r.ping().await?),
+        }
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        let mut k = String::with_capacity(self.inner.prefix.len() + key.len());
+        k.push_str(&self.inner.prefix);
+        k.push_str(key);
+        k
+    }
+
+    /// Counts a store error and logs it, at most once a second per cache so an outage does not
+    /// flood the logs.
+    fn store_error(&self, spec: Option<&FnSpec>, op: &'static str, err: &StoreError) {
+        self.inner.stats.error();
+        if let Some(spec) = spec {
+            spec.stats.error();
+        }
+        let now = now_ms();
+        let last = self.inner.last_error_log_ms.load(Relaxed);
+        if now.saturating_sub(last) >= 1000
+            && self
+                .inner
+                .last_error_log_ms
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(target: "cachette", op, error = %err, "cache store failed; running uncached");
+        }
+    }
+}

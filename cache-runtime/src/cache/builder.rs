@@ -1,0 +1,364 @@
+//! Building a [`Cache`]: settings, validation, the choice of store.
+
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use super::Cache;
+use crate::codec::Codec;
+use crate::error::BuildError;
+use crate::phi::{AuditSink, IdHasher, PhiHooks, Sealer};
+use crate::store::{AnyStore, MemoryStore, RedisStore, RedisStoreConfig};
+
+/// The default TTL, as in the NestJS original: one hour.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// Payloads of at least this many bytes are compressed by default.
+pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 1024;
+/// Entries larger than this are not cached by default: 1 MiB keeps one value from occupying
+/// Redis' single thread for long or a memory store's budget.
+pub const DEFAULT_MAX_ENTRY_BYTES: usize = 1024 * 1024;
+/// The in-process store's byte budget by default.
+pub const DEFAULT_MEMORY_BYTES: u64 = 128 * 1024 * 1024;
+/// How long a key's tombstone outlives `invalidate(key)` by default.
+pub const DEFAULT_TOMBSTONE_TTL: Duration = Duration::from_secs(300);
+
+/// Settings of a [`Cache`]; `build()` validates them.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let cache = cache_runtime::Cache::builder()
+///     .prefix("myapp")
+///     .default_ttl(Duration::from_secs(300))
+///     .build()
+///     .unwrap();
+/// assert_eq!(cache.prefix(), "myapp:");
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CacheBuilder {
+    redis_url: Option<String>,
+    redis: RedisStoreConfig,
+    memory: Option<MemoryStore>,
+    memory_bytes: u64,
+    prefix: String,
+    default_ttl: Duration,
+    codec: Codec,
+    compression_threshold: Option<usize>,
+    compression_level: u32,
+    max_entry_bytes: usize,
+    disabled: bool,
+    tag_ttl: Option<Duration>,
+    tombstone_ttl: Duration,
+    freshness: Freshness,
+    phi: PhiHooks,
+}
+
+/// Settings of stampede protection and background refresh.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Freshness {
+    /// How long a load's lease lasts: another process waits at most this long for the holder.
+    pub lease_ttl: Duration,
+    /// How long a caller waits for another process's load before loading itself.
+    pub lease_wait: Duration,
+    /// After a failed load served a fail-safe value, how long before the loader is tried again.
+    pub fail_safe_throttle: Duration,
+    /// Background refreshes queued at most.
+    pub refresh_queue: usize,
+    /// Background refreshes running at once at most.
+    pub refresh_workers: usize,
+    /// Invalidations kept while the store is unreachable, at most.
+    pub pending_invalidations: usize,
+    /// Store latency above which background refreshes (below high priority) and low-priority
+    /// writes are dropped.
+    pub shed_latency: Duration,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Freshness {
+            lease_ttl: Duration::from_secs(5),
+            lease_wait: Duration::from_secs(5),
+            fail_safe_throttle: Duration::from_secs(5),
+            refresh_queue: 4096,
+            refresh_workers: 64,
+            pending_invalidations: 10_000,
+            shed_latency: Duration::from_millis(100),
+        }
+    }
+}
+
+pub(crate) struct Parts {
+    pub store: AnyStore,
+    pub prefix: String,
+    pub default_ttl: Duration,
+    pub codec: Codec,
+    pub compression_threshold: Option<usize>,
+    pub compression_level: u32,
+    pub max_entry_bytes: usize,
+    pub disabled: bool,
+    pub tag_ttl: Duration,
+    pub tombstone_ttl: Duration,
+    pub freshness: Freshness,
+    pub phi: PhiHooks,
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CacheBuilder {
+    /// Defaults: in-process store of 128 MiB, no prefix, TTL 1 h, postcard, compression from
+    /// 1 KiB at level 6, entries up to 1 MiB.
+    pub fn new() -> Self {
+        CacheBuilder {
+            redis_url: None,
+            redis: RedisStoreConfig::default(),
+            memory: None,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            prefix: String::new(),
+            default_ttl: DEFAULT_TTL,
+            codec: Codec::Postcard,
+            compression_threshold: Some(DEFAULT_COMPRESSION_THRESHOLD),
+            compression_level: 6,
+            max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
+            disabled: false,
+            tag_ttl: None,
+            tombstone_ttl: DEFAULT_TOMBSTONE_TTL,
+            freshness: Freshness::default(),
+            phi: PhiHooks::default(),
+        }
+    }
+
+    /// Uses the Redis server at `url` (`redis://[user:password@]host[:port][/db]`).
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+
+    /// Uses this in-process store (and no Redis).
+    pub fn memory_store(mut self, store: MemoryStore) -> Self {
+        self.redis_url = None;
+        self.memory = Some(store);
+        self
+    }
+
+    /// The in-process store's budget in bytes of keys and values.
+    pub fn memory_capacity(mut self, bytes: u64) -> Self {
+        self.memory_bytes = bytes;
+        self
+    }
+
+    /// A prefix for every key; a `:` is added when it does not end in one.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The TTL of functions that set none. Zero disables caching of those functions.
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// The codec new entries are written with.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Compress payloads of at least this many bytes; `None` disables compression by default.
+    pub fn compression_threshold(mut self, bytes: Option<usize>) -> Self {
+        self.compression_threshold = bytes;
+        self
+    }
+
+    /// The deflate level, 0 (none) to 9 (smallest).
+    pub fn compression_level(mut self, level: u32) -> Self {
+        self.compression_level = level;
+        self
+    }
+
+    /// Entries larger than this (encoded) are returned but not cached.
+    pub fn max_entry_bytes(mut self, bytes: usize) -> Self {
+        self.max_entry_bytes = bytes;
+        self
+    }
+
+    /// With `true`, nothing is cached: every call runs its function.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// How long a tag's version is kept after the tag is invalidated; entries carrying tags
+    /// live at most this long. Default: the longest TTL of any registered function or the
+    /// default TTL, whichever is longer.
+    pub fn tag_ttl(mut self, ttl: Duration) -> Self {
+        self.tag_ttl = Some(ttl);
+        self
+    }
+
+    /// How long `invalidate(key)` keeps its tombstone (default 5 minutes): a load that started
+    /// before the invalidation and takes longer than this could still write its value.
+    pub fn tombstone_ttl(mut self, ttl: Duration) -> Self {
+        self.tombstone_ttl = ttl;
+        self
+    }
+
+    /// How long a load's lease lasts (default 5 s). Other processes that miss the same key wait
+    /// for the lease holder's value instead of loading; a holder that dies frees the key when
+    /// its lease expires. Make it longer than your slowest load.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.freshness.lease_ttl = ttl;
+        self
+    }
+
+    /// How long a caller waits for another process's load before loading itself (default 5 s).
+    pub fn lease_wait(mut self, wait: Duration) -> Self {
+        self.freshness.lease_wait = wait;
+        self
+    }
+
+    /// After the loader failed and a fail-safe value was served, how long that value is served
+    /// before the loader is tried again (default 5 s).
+    pub fn fail_safe_throttle(mut self, throttle: Duration) -> Self {
+        self.freshness.fail_safe_throttle = throttle;
+        self
+    }
+
+    /// Bounds background refreshes: at most `queued` waiting and `running` at once (defaults
+    /// 4096 and 64: refreshes mostly wait on the database, so more run at once than there
+    /// are cores). When the queue is full, low-priority refreshes are dropped first.
+    pub fn refresh_limits(mut self, queued: usize, running: usize) -> Self {
+        self.freshness.refresh_queue = queued;
+        self.freshness.refresh_workers = running;
+        self
+    }
+
+    /// Seals protected values (required when any `#[patient_cache]` function is linked in).
+    pub fn sealer(mut self, sealer: Arc<dyn Sealer>) -> Self {
+        self.phi.sealer = Some(sealer);
+        self
+    }
+
+    /// Hashes identifiers in key names (required when any `#[patient_cache]` function is
+    /// linked in).
+    pub fn id_hasher(mut self, hasher: Arc<dyn IdHasher>) -> Self {
+        self.phi.hasher = Some(hasher);
+        self
+    }
+
+    /// Adds a sink for audit events of protected data.
+    pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.phi.audit.push(sink);
+        self
+    }
+
+    /// How many invalidations to keep while the store is unreachable (default 10,000); past
+    /// that, the whole prefix is cleared when it is back.
+    pub fn pending_invalidations(mut self, max: usize) -> Self {
+        self.freshness.pending_invalidations = max;
+        self
+    }
+
+    /// The store latency above which background refreshes and low-priority writes are dropped
+    /// (default 100 ms).
+    pub fn shed_latency(mut self, latency: Duration) -> Self {
+        self.freshness.shed_latency = latency;
+        self
+    }
+
+    /// Consecutive store failures that open the circuit breaker (default 5), and how long it
+    /// stays open before a probe (default 2 s).
+    pub fn circuit_breaker(mut self, failures: u32, cool_down: Duration) -> Self {
+        self.redis.breaker_threshold = failures;
+        self.redis.breaker_cool_down = cool_down;
+        self
+    }
+
+    /// How long one Redis command may take before the call runs uncached.
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.redis.response_timeout = timeout;
+        self
+    }
+
+    /// How long connecting to Redis may take.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.redis.connection_timeout = timeout;
+        self
+    }
+
+    /// Validates the settings and builds the cache. Does not connect: a Redis store connects on
+    /// first use. Reports functions that share a key template (as a warning).
+    pub fn build(self) -> Result<Cache, BuildError> {
+        if self.compression_level > 9 {
+            return Err(BuildError::InvalidSetting {
+                setting: "compression_level",
+                reason: format!("{} is not between 0 and 9", self.compression_level),
+            });
+        }
+        if self.tombstone_ttl.is_zero() || self.tag_ttl.is_some_and(|t| t.is_zero()) {
+            return Err(BuildError::InvalidSetting {
+                setting: "tombstone_ttl / tag_ttl",
+                reason: "zero would let invalidated values come back".into(),
+            });
+        }
+        if self.redis.response_timeout.is_zero() || self.redis.connection_timeout.is_zero() {
+            return Err(BuildError::InvalidSetting {
+                setting: "command_timeout / connection_timeout",
+                reason: "a timeout of zero would fail every command".into(),
+            });
+        }
+        self.phi.check()?;
+        let store = match (&self.redis_url, &self.memory) {
+            (Some(url), _) => AnyStore::Redis(RedisStore::open(url, self.redis.clone())?),
+            (None, Some(mem)) => AnyStore::Memory(mem.clone()),
+            (None, None) => AnyStore::Memory(MemoryStore::new(self.memory_bytes)),
+        };
+        crate::registry::report_duplicates();
+        Ok(self.finish(store))
+    }
+
+    /// `build` for settings known to be valid (no Redis URL, level in range).
+    pub(crate) fn build_infallible(self) -> Cache {
+        let store = AnyStore::Memory(MemoryStore::new(self.memory_bytes));
+        self.finish(store)
+    }
+
+    fn finish(self, store: AnyStore) -> Cache {
+        let mut prefix = self.prefix;
+        if !prefix.is_empty() && !prefix.ends_with(':') {
+            prefix.push(':');
+        }
+        let longest_registered = crate::registry::registry()
+            .iter()
+            .filter_map(|s| {
+                s.ttl
+                    .map(|t| t.saturating_add(s.fail_safe.unwrap_or_default()))
+            })
+            .max();
+        let tag_ttl = self.tag_ttl.unwrap_or_else(|| {
+            longest_registered
+                .unwrap_or(Duration::ZERO)
+                .max(self.default_ttl)
+                .max(Duration::from_secs(1))
+        });
+        Cache::from_inner(Parts {
+            store,
+            prefix,
+            default_ttl: self.default_ttl,
+            codec: self.codec,
+            compression_threshold: self.compression_threshold,
+            compression_level: self.compression_level,
+            max_entry_bytes: self.max_entry_bytes,
+            disabled: self.disabled,
+            tag_ttl,
+            tombstone_ttl: self.tombstone_ttl,
+            freshness: self.freshness,
+            phi: self.phi,
+        })
+    }
+}

@@ -1,0 +1,222 @@
+//! Configuration from environment variables, with the names of the NestJS original.
+
+use std::time::Duration;
+
+use super::CacheBuilder;
+use crate::error::BuildError;
+
+impl CacheBuilder {
+    /// A builder configured from the environment:
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `REDIS_URL` | use Redis at this URL | in-process store |
+    /// | `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`, `REDIS_DB` | the same, in parts (when `REDIS_URL` is unset) | |
+    /// | `CACHE_PREFIX` | key prefix | none |
+    /// | `CACHE_DEFAULT_TTL` | seconds | 3600 |
+    /// | `CACHE_COMPRESSION_THRESHOLD` | bytes; `0` compresses everything | 1024 |
+    /// | `CACHE_ENABLE_COMPRESSION` | `false` disables compression | `true` |
+    /// | `CACHE_COMPRESSION_LEVEL` | 0–9 | 6 |
+    /// | `CACHE_MAX_ENTRY_BYTES` | bytes | 1048576 |
+    /// | `CACHE_MAX_SIZE_MB` | in-process store budget, MiB | 128 |
+    /// | `CACHE_COMMAND_TIMEOUT` | Redis command timeout, ms | 250 |
+    /// | `CACHE_CONNECTION_TIMEOUT` | Redis connect timeout, ms | 1000 |
+    /// | `CACHE_CIRCUIT_BREAKER_THRESHOLD` | consecutive failures that open the breaker | 5 |
+    /// | `CACHE_CIRCUIT_BREAKER_TIMEOUT` | ms the breaker stays open before a probe | 2000 |
+    /// | `CACHE_DISABLED` | `true`/`1` caches nothing | `false` |
+    ///
+    /// A variable with a value of the wrong form is an error naming it; nothing is guessed.
+    pub fn from_env() -> Result<CacheBuilder, BuildError> {
+        Self::from_env_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) with another source of variables (for tests and for
+    /// configuration systems that are not the process environment).
+    pub fn from_env_with(
+        var: impl Fn(&'static str) -> Option<String>,
+    ) -> Result<CacheBuilder, BuildError> {
+        let get = |name: &'static str| var(name).filter(|v| !v.trim().is_empty());
+        let mut b = CacheBuilder::new();
+
+        if let Some(url) = get("REDIS_URL") {
+            b = b.redis(url.trim());
+        } else if let Some(host) = get("REDIS_HOST") {
+            let port = parse::<u16>(&get, "REDIS_PORT", "a port number")?.unwrap_or(6379);
+            let db = parse::<u32>(&get, "REDIS_DB", "a database number")?.unwrap_or(0);
+            let auth = get("REDIS_PASSWORD")
+                .map(|p| format!(":{}@", url_escape(&p)))
+                .unwrap_or_default();
+            b = b.redis(format!("redis://{auth}{}:{port}/{db}", host.trim()));
+        }
+        if let Some(prefix) = get("CACHE_PREFIX") {
+            b = b.prefix(prefix);
+        }
+        if let Some(s) = parse::<u64>(&get, "CACHE_DEFAULT_TTL", "a number of seconds")? {
+            b = b.default_ttl(Duration::from_secs(s));
+        }
+        if let Some(n) = parse::<usize>(&get, "CACHE_COMPRESSION_THRESHOLD", "a number of bytes")? {
+            b = b.compression_threshold(Some(n));
+        }
+        if parse_bool(&get, "CACHE_ENABLE_COMPRESSION")? == Some(false) {
+            b = b.compression_threshold(None);
+        }
+        if let Some(l) = parse::<u32>(&get, "CACHE_COMPRESSION_LEVEL", "a level from 0 to 9")? {
+            b = b.compression_level(l);
+        }
+        if let Some(n) = parse::<usize>(&get, "CACHE_MAX_ENTRY_BYTES", "a number of bytes")? {
+            b = b.max_entry_bytes(n);
+        }
+        if let Some(mb) = parse::<u64>(&get, "CACHE_MAX_SIZE_MB", "a number of MiB")? {
+            b = b.memory_capacity(mb.saturating_mul(1024 * 1024));
+        }
+        if let Some(ms) = parse::<u64>(&get, "CACHE_COMMAND_TIMEOUT", "a number of milliseconds")? {
+            b = b.command_timeout(Duration::from_millis(ms));
+        }
+        if let Some(ms) =
+            parse::<u64>(&get, "CACHE_CONNECTION_TIMEOUT", "a number of milliseconds")?
+        {
+            b = b.connection_timeout(Duration::from_millis(ms));
+        }
+        let threshold = parse::<u32>(
+            &get,
+            "CACHE_CIRCUIT_BREAKER_THRESHOLD",
+            "a number of failures",
+        )?;
+        let cool_down = parse::<u64>(
+            &get,
+            "CACHE_CIRCUIT_BREAKER_TIMEOUT",
+            "a number of milliseconds",
+        )?;
+        if threshold.is_some() || cool_down.is_some() {
+            let d = crate::store::RedisStoreConfig::default();
+            b = b.circuit_breaker(
+                threshold.unwrap_or(d.breaker_threshold),
+                cool_down.map_or(d.breaker_cool_down, Duration::from_millis),
+            );
+        }
+        if let Some(off) = parse_bool(&get, "CACHE_DISABLED")? {
+            b = b.disabled(off);
+        }
+        for hook in ENV_HOOKS {
+            b = hook(b, &get)?;
+        }
+        Ok(b)
+    }
+}
+
+/// Extensions that read their own variables in [`CacheBuilder::from_env`]; `cache-healthcare`
+/// registers one for its keys.
+#[doc(hidden)]
+#[linkme::distributed_slice]
+pub static ENV_HOOKS: [EnvHook];
+
+/// An extension of [`CacheBuilder::from_env`]: reads its variables through the getter.
+#[doc(hidden)]
+pub type EnvHook =
+    fn(CacheBuilder, &dyn Fn(&'static str) -> Option<String>) -> Result<CacheBuilder, BuildError>;
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    expected: &'static str,
+) -> Result<Option<T>, BuildError> {
+    match get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| BuildError::InvalidEnv {
+                name,
+                value: v,
+                expected,
+            }),
+    }
+}
+
+fn parse_bool(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<bool>, BuildError> {
+    match get(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) => match v.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" => Ok(Some(false)),
+            _ => Err(BuildError::InvalidEnv {
+                name,
+                value: v,
+                expected: "true or false",
+            }),
+        },
+    }
+}
+
+/// Percent-escapes a password for a URL's userinfo.
+fn url_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::error::BuildError;
+
+    fn env(pairs: &[(&'static str, &str)]) -> Result<crate::Cache, BuildError> {
+        let map: HashMap<&str, String> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        CacheBuilder::from_env_with(|n| map.get(n).cloned())?.build()
+    }
+
+    #[test]
+    fn reads_settings() {
+        let c = env(&[("CACHE_PREFIX", "app"), ("CACHE_DEFAULT_TTL", "60")]).unwrap();
+        assert_eq!(c.prefix(), "app:");
+        assert_eq!(c.default_ttl(), Duration::from_secs(60));
+        assert!(!c.is_disabled());
+        assert!(env(&[("CACHE_DISABLED", "true")]).unwrap().is_disabled());
+    }
+
+    #[test]
+    fn names_the_bad_variable() {
+        let err = env(&[("CACHE_DEFAULT_TTL", "5 minutes")]).unwrap_err();
+        assert!(
+            err.to_string().contains("CACHE_DEFAULT_TTL=\"5 minutes\""),
+            "{err}"
+        );
+        let err = env(&[("CACHE_DISABLED", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("CACHE_DISABLED"), "{err}");
+        let err = env(&[("CACHE_COMPRESSION_LEVEL", "12")]).unwrap_err();
+        assert!(err.to_string().contains("compression_level"), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_bad_redis_url_without_leaking_the_password() {
+        let err = env(&[("REDIS_URL", "http://user:hunter2@host")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, BuildError::InvalidRedisUrl { .. }), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(msg.contains("redis://"), "{msg}");
+    }
+
+    #[test]
+    fn builds_a_url_from_parts() {
+        let c = env(&[
+            ("REDIS_HOST", "10.0.0.1"),
+            ("REDIS_PORT", "6380"),
+            ("REDIS_PASSWORD", "p@ss"),
+        ]);
+        let dbg = format!("{:?}", c.unwrap());
+        assert!(dbg.contains("redis://:***@10.0.0.1:6380/0"), "{dbg}");
+        assert!(env(&[("REDIS_HOST", "h"), ("REDIS_PORT", "x")]).is_err());
+    }
+}

@@ -1,0 +1,310 @@
+//! Invalidation: keys, tags, patterns, `clear`, and event rules.
+//!
+//! - A key is replaced by a *tombstone* rather than deleted, and cached writes are conditional
+//!   on the key still holding what their lookup saw: a load that was in flight when the key was
+//!   invalidated cannot write its (older) value afterwards.
+//! - A tag is one key holding a random *version*. Entries record their tags' versions as read
+//!   before their load; invalidating a tag gives it a new version, which makes every entry that
+//!   recorded an older one dead, in one O(1) write, with no index of members to maintain.
+//! - A pattern is expanded with SCAN + UNLINK in batches, never KEYS.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use super::Cache;
+use super::pending::Backlog;
+use crate::error::{CacheError, StoreError};
+use crate::store::Store as _;
+
+/// What to invalidate: keys, tags and glob patterns (all without the cache's prefix).
+///
+/// ```
+/// use cache_runtime::Invalidation;
+///
+/// let inv = Invalidation::tags(["doctors"]).and_keys(["doctor:17"]);
+/// assert_eq!(inv.keys, ["doctor:17"]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Invalidation {
+    /// Exact keys.
+    pub keys: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Redis glob patterns.
+    pub patterns: Vec<String>,
+}
+
+impl Invalidation {
+    /// Nothing to invalidate.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// These keys.
+    pub fn keys<I: IntoIterator<Item = S>, S: Into<String>>(keys: I) -> Self {
+        Self::default().and_keys(keys)
+    }
+
+    /// These tags.
+    pub fn tags<I: IntoIterator<Item = S>, S: Into<String>>(tags: I) -> Self {
+        Self::default().and_tags(tags)
+    }
+
+    /// These patterns.
+    pub fn patterns<I: IntoIterator<Item = S>, S: Into<String>>(patterns: I) -> Self {
+        Self::default().and_patterns(patterns)
+    }
+
+    /// Adds keys.
+    #[must_use]
+    pub fn and_keys<I: IntoIterator<Item = S>, S: Into<String>>(mut self, keys: I) -> Self {
+        self.keys.extend(keys.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds tags.
+    #[must_use]
+    pub fn and_tags<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tags: I) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds patterns.
+    #[must_use]
+    pub fn and_patterns<I: IntoIterator<Item = S>, S: Into<String>>(mut self, patterns: I) -> Self {
+        self.patterns.extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.tags.is_empty() && self.patterns.is_empty()
+    }
+}
+
+/// What an [`Invalidation`] removed, where that is knowable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvalidationReport {
+    /// Keys that held a value.
+    pub keys: u64,
+    /// Tags invalidated (how many entries carried them is not tracked, by design).
+    pub tags: u64,
+    /// Keys removed by patterns.
+    pub pattern_keys: u64,
+}
+
+type Rule = Arc<dyn Fn(&serde_json::Value) -> Invalidation + Send + Sync>;
+
+/// The event rules of a cache.
+#[derive(Default)]
+pub(crate) struct Rules {
+    by_event: RwLock<HashMap<String, Vec<Rule>>>,
+}
+
+impl Cache {
+    /// Invalidates `key`: it reads as a miss from now on, and a load of it that is in flight
+    /// cannot write its value afterwards. Returns whether the key held a value.
+    ///
+    /// When the store cannot be reached, the invalidation is kept and applied before the next
+    /// read that reaches it (see [`health`](Self::health)), and the error is returned.
+    pub async fn invalidate(&self, key: &str) -> Result<bool, CacheError> {
+        Ok(self.invalidate_many(&[key]).await? > 0)
+    }
+
+    /// Invalidates every key in `keys` in one round trip; returns how many held a value.
+    pub async fn invalidate_many<K: AsRef<str>>(&self, keys: &[K]) -> Result<u64, CacheError> {
+        let keys: Vec<String> = keys.iter().map(|k| k.as_ref().to_owned()).collect();
+        Ok(self.apply(&Invalidation::keys(keys)).await?.keys)
+    }
+
+    /// Invalidates every entry carrying `tag`, including entries whose load is in flight. O(1):
+    /// one write, whatever the number of entries.
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<(), CacheError> {
+        self.invalidate_tags(&[tag]).await
+    }
+
+    /// Invalidates every entry carrying any of `tags`, in one round trip.
+    pub async fn invalidate_tags<T: AsRef<str>>(&self, tags: &[T]) -> Result<(), CacheError> {
+        let tags: Vec<String> = tags.iter().map(|t| t.as_ref().to_owned()).collect();
+        self.apply(&Invalidation::tags(tags)).await.map(|_| ())
+    }
+
+    /// Removes every key of this cache matching the Redis glob `pattern` (without the prefix),
+    /// with SCAN and batched UNLINK; returns how many. Build patterns from arguments with
+    /// [`escape`](crate::escape), so that an id of `*` matches only itself.
+    pub async fn invalidate_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        Ok(self
+            .apply(&Invalidation::patterns([pattern]))
+            .await?
+            .pattern_keys)
+    }
+
+    async fn invalidate_keys_now(&self, keys: &[String]) -> Result<u64, StoreError> {
+        let full: Vec<String> = keys.iter().map(|k| self.full_key(k)).collect();
+        self.inner
+            .store
+            .write_tombstones(&full, self.inner.tombstone_ttl)
+            .await
+    }
+
+    async fn invalidate_tags_now(&self, tags: &[String]) -> Result<(), StoreError> {
+        let keys: Vec<String> = tags.iter().map(|t| self.tag_key(t)).collect();
+        self.inner
+            .store
+            .bump_versions(&keys, self.inner.tag_ttl)
+            .await
+    }
+
+    async fn invalidate_pattern_now(&self, pattern: &str) -> Result<u64, StoreError> {
+        let mut full = String::with_capacity(self.inner.prefix.len() * 2 + pattern.len());
+        escape_glob_into(&mut full, &self.inner.prefix);
+        full.push_str(pattern);
+        self.inner.store.delete_matching(&full).await
+    }
+
+    /// Removes every key under this cache's prefix (entries, tombstones and tag versions).
+    /// Never FLUSHDB: keys outside the prefix are untouched. A cache without a prefix on Redis
+    /// refuses, since its keys cannot be told from other programs' keys.
+    pub async fn clear(&self) -> Result<u64, CacheError> {
+        if self.inner.prefix.is_empty()
+            && !matches!(self.inner.store, crate::store::AnyStore::Memory(_))
+        {
+            return Err(CacheError::NoPrefix);
+        }
+        self.invalidate_pattern("*").await
+    }
+
+    /// Applies `inv`: keys, then tags, then patterns. What the store could not take is kept
+    /// and applied before the next read that reaches it; the error is returned.
+    pub async fn apply(&self, inv: &Invalidation) -> Result<InvalidationReport, CacheError> {
+        // Older invalidations first, so that none is applied after a newer one.
+        if let Err(e) = self.flush_pending().await {
+            self.inner.pending.add(inv);
+            return Err(e.into());
+        }
+        match self.apply_now(inv).await {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                self.inner.pending.add(inv);
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn apply_now(&self, inv: &Invalidation) -> Result<InvalidationReport, StoreError> {
+        let mut report = InvalidationReport::default();
+        if !inv.keys.is_empty() {
+            report.keys = self.invalidate_keys_now(&inv.keys).await?;
+        }
+        if !inv.tags.is_empty() {
+            self.invalidate_tags_now(&inv.tags).await?;
+            report.tags = inv.tags.len() as u64;
+        }
+        for p in &inv.patterns {
+            report.pattern_keys += self.invalidate_pattern_now(p).await?;
+        }
+        Ok(report)
+    }
+
+    /// Applies the invalidations queued while the store was unreachable. Until this succeeds,
+    /// nothing is read from the store.
+    pub(crate) async fn flush_pending(&self) -> Result<(), StoreError> {
+        if self.inner.pending.is_empty() {
+            return Ok(());
+        }
+        let Some(backlog) = self.inner.pending.snapshot() else {
+            return Ok(());
+        };
+        let applied = match &backlog {
+            Backlog::Apply(inv) => self.apply_now(inv).await.map(|_| ()),
+            Backlog::Clear if self.inner.prefix.is_empty() => {
+                tracing::error!(
+                    target: "cachette",
+                    "invalidations were lost while the store was unreachable and this cache has no \
+                     prefix to clear; entries may be served until their TTL (set CACHE_PREFIX)"
+                );
+                Ok(())
+            }
+            Backlog::Clear => self.invalidate_pattern_now("*").await.map(|_| ()),
+        };
+        match applied {
+            Ok(()) => {
+                self.inner.pending.applied(&backlog);
+                tracing::info!(target: "cachette", "invalidations queued during the outage applied");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds a rule: when `event` is emitted, `rule` turns its payload into an invalidation.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use cache_runtime::{Cache, Invalidation};
+    ///
+    /// let cache = Cache::builder().build().unwrap();
+    /// cache.on("doctor.updated", |p| {
+    ///     Invalidation::tags(["doctors"]).and_keys([format!("doctor:{}", p["id"])])
+    /// });
+    /// let report = cache.emit("doctor.updated", &serde_json::json!({ "id": 17 })).await.unwrap();
+    /// assert_eq!(report.tags, 1);
+    /// # }
+    /// ```
+    pub fn on(
+        &self,
+        event: impl Into<String>,
+        rule: impl Fn(&serde_json::Value) -> Invalidation + Send + Sync + 'static,
+    ) {
+        let mut rules = self
+            .inner
+            .events
+            .by_event
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        rules.entry(event.into()).or_default().push(Arc::new(rule));
+    }
+
+    /// Emits `event`: applies every rule registered for it. With Redis the invalidation reaches
+    /// every process sharing the store.
+    pub async fn emit<P: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        payload: &P,
+    ) -> Result<InvalidationReport, CacheError> {
+        let payload = serde_json::to_value(payload).map_err(|e| CacheError::Encode {
+            key: format!("event {event}"),
+            reason: e.to_string(),
+        })?;
+        let rules: Vec<Rule> = {
+            let by_event = self
+                .inner
+                .events
+                .by_event
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            by_event.get(event).cloned().unwrap_or_default()
+        };
+        let mut total = Invalidation::none();
+        for rule in rules {
+            let inv = rule(&payload);
+            total = total
+                .and_keys(inv.keys)
+                .and_tags(inv.tags)
+                .and_patterns(inv.patterns);
+        }
+        self.apply(&total).await
+    }
+}
+
+/// Appends `s` with the Redis glob characters escaped by `\`.
+fn escape_glob_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}

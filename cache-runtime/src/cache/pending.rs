@@ -1,0 +1,173 @@
+//! Invalidations that could not reach the store, kept until it is reachable again.
+//!
+//! An invalidation issued while Redis is down must not be forgotten: when Redis comes back,
+//! the entries it named would otherwise be served again. Failed invalidations are merged into
+//! one bounded set (a key, tag or pattern queued twice is kept once); every call path applies
+//! the set before it reads, and reads nothing from the store until it has. Past the bound, the
+//! queue gives up on details and the cache clears its whole prefix on recovery instead.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use super::Invalidation;
+
+#[derive(Default)]
+struct Set {
+    keys: BTreeSet<String>,
+    tags: BTreeSet<String>,
+    patterns: BTreeSet<String>,
+    /// Too many to keep: clear everything on recovery.
+    overflow: bool,
+}
+
+impl Set {
+    fn len(&self) -> usize {
+        self.keys.len() + self.tags.len() + self.patterns.len()
+    }
+}
+
+/// What to apply on recovery.
+pub(crate) enum Backlog {
+    /// These invalidations.
+    Apply(Invalidation),
+    /// Everything under the prefix.
+    Clear,
+}
+
+pub(crate) struct Pending {
+    set: Mutex<Set>,
+    /// Whether anything is queued; read on every call, so an atomic rather than the lock.
+    any: AtomicBool,
+    limit: usize,
+    pub(crate) queued: AtomicU64,
+    pub(crate) overflows: AtomicU64,
+}
+
+impl Pending {
+    pub(crate) fn new(limit: usize) -> Self {
+        Pending {
+            set: Mutex::new(Set::default()),
+            any: AtomicBool::new(false),
+            limit: limit.max(1),
+            queued: AtomicU64::new(0),
+            overflows: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.any.load(Relaxed)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.set.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Queues `inv`.
+    pub(crate) fn add(&self, inv: &Invalidation) {
+        let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        self.queued.fetch_add(1, Relaxed);
+        if !set.overflow {
+            set.keys.extend(inv.keys.iter().cloned());
+            set.tags.extend(inv.tags.iter().cloned());
+            set.patterns.extend(inv.patterns.iter().cloned());
+            if set.len() > self.limit {
+                *set = Set {
+                    overflow: true,
+                    ..Set::default()
+                };
+                self.overflows.fetch_add(1, Relaxed);
+                tracing::error!(
+                    target: "cachette",
+                    limit = self.limit,
+                    "too many invalidations queued while the store is unreachable; the whole \
+                     prefix will be cleared when it is back"
+                );
+            }
+        }
+        self.any.store(true, Relaxed);
+    }
+
+    /// A copy of the backlog. It stays queued until [`applied`](Self::applied) removes it, so
+    /// that a caller cancelled while applying it loses nothing, and every reader meanwhile
+    /// applies it too (invalidating twice is harmless).
+    pub(crate) fn snapshot(&self) -> Option<Backlog> {
+        if self.is_empty() {
+            return None;
+        }
+        let set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        if set.overflow {
+            return Some(Backlog::Clear);
+        }
+        if set.len() == 0 {
+            return None;
+        }
+        Some(Backlog::Apply(
+            Invalidation::keys(set.keys.iter().cloned())
+                .and_tags(set.tags.iter().cloned())
+                .and_patterns(set.patterns.iter().cloned()),
+        ))
+    }
+
+    /// Removes what `backlog` held, once applied; anything queued since stays.
+    pub(crate) fn applied(&self, backlog: &Backlog) {
+        let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        match backlog {
+            Backlog::Clear => *set = Set::default(),
+            Backlog::Apply(inv) => {
+                if set.overflow {
+                    return; // a clear is due: it covers these and more
+                }
+                inv.keys.iter().for_each(|k| {
+                    set.keys.remove(k);
+                });
+                inv.tags.iter().for_each(|t| {
+                    set.tags.remove(t);
+                });
+                inv.patterns.iter().for_each(|p| {
+                    set.patterns.remove(p);
+                });
+            }
+        }
+        if set.len() == 0 && !set.overflow {
+            self.any.store(false, Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_and_overflows() {
+        let p = Pending::new(3);
+        assert!(p.is_empty());
+        p.add(&Invalidation::keys(["a"]).and_tags(["t"]));
+        p.add(&Invalidation::keys(["a"]));
+        assert_eq!(p.len(), 2, "latest per key wins");
+        let Some(backlog) = p.snapshot() else {
+            panic!("a backlog")
+        };
+        let Backlog::Apply(inv) = &backlog else {
+            panic!("details")
+        };
+        assert_eq!((inv.keys.len(), inv.tags.len()), (1, 1));
+        assert!(
+            !p.is_empty(),
+            "kept until applied: a cancelled flush loses nothing"
+        );
+        p.add(&Invalidation::keys(["b"]));
+        p.applied(&backlog);
+        assert_eq!(p.len(), 1, "what came meanwhile stays");
+        p.add(&Invalidation::patterns(["x:*", "y:*", "z:*"]));
+        let Some(clear) = p.snapshot() else { panic!() };
+        assert!(
+            matches!(clear, Backlog::Clear),
+            "over the bound: clear everything"
+        );
+        p.applied(&clear);
+        assert!(p.is_empty() && p.snapshot().is_none());
+    }
+}

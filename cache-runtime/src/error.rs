@@ -1,0 +1,123 @@
+//! The errors of the runtime, each saying how to fix it.
+
+use std::time::Duration;
+
+/// Building a [`Cache`](crate::Cache) failed: the configuration is invalid.
+///
+/// Nothing has been connected or written when this is returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The Redis URL could not be parsed. Use the form `redis://[user:password@]host[:port][/db]`.
+    #[error(
+        "invalid Redis URL `{url}`: {reason} (expected redis://[user:password@]host[:port][/db])"
+    )]
+    InvalidRedisUrl {
+        /// The URL as given, with any password replaced by `***`.
+        url: String,
+        /// What the Redis client said of it.
+        reason: String,
+    },
+    /// An environment variable holds a value of the wrong form. Fix or unset the variable.
+    #[error("environment variable {name}={value:?} is invalid: expected {expected}")]
+    InvalidEnv {
+        /// The variable's name.
+        name: &'static str,
+        /// The value found.
+        value: String,
+        /// What the variable must hold.
+        expected: &'static str,
+    },
+    /// Functions marked as holding protected health information are linked into this program,
+    /// and no encryption key is configured: their values would be stored in plaintext.
+    #[error(
+        "refusing to build a cache: {} cache protected health information, but no encryption key \
+         is configured; set CACHE_ENCRYPTION_KEYS (a key ring, current key first) or call \
+         CacheBuilder::sealer",
+        functions.join(", ")
+    )]
+    PhiWithoutEncryption {
+        /// The protected functions.
+        functions: Vec<String>,
+    },
+    /// Protected functions are linked in and no key for hashing identifiers is configured:
+    /// identifiers would appear in key names.
+    #[error(
+        "refusing to build a cache: {} cache protected health information, but no identifier \
+         hash key is configured; set CACHE_HASH_KEY or call CacheBuilder::id_hasher",
+        functions.join(", ")
+    )]
+    PhiWithoutHashKey {
+        /// The protected functions.
+        functions: Vec<String>,
+    },
+    /// A builder setting is out of range. The message names the setting and its limits.
+    #[error("invalid setting `{setting}`: {reason}")]
+    InvalidSetting {
+        /// The builder method's name.
+        setting: &'static str,
+        /// Why the value is rejected.
+        reason: String,
+    },
+}
+
+/// A store operation failed: Redis could not be reached, answered with an error, or timed out.
+///
+/// The macros never surface this to callers (the function runs uncached instead); the
+/// service-level API returns it inside [`CacheError::Store`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Redis answered with an error or the connection failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The operation did not complete within the configured timeout.
+    #[error("store operation timed out after {0:?}")]
+    Timeout(Duration),
+    /// The circuit breaker is open after repeated failures: the store is skipped until a probe
+    /// succeeds (after `CACHE_CIRCUIT_BREAKER_TIMEOUT`).
+    #[error("the store is failing; circuit breaker open, skipping it")]
+    CircuitOpen,
+}
+
+/// An error of the service-level API ([`Cache::get`](crate::Cache::get) and friends).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The store failed; see [`StoreError`]. The cache contents are unchanged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The value could not be serialized with the configured codec. Check its `Serialize` impl.
+    #[error("cannot encode value for key `{key}`: {reason}")]
+    Encode {
+        /// The full key.
+        key: String,
+        /// What the codec said.
+        reason: String,
+    },
+    /// `clear()` on a Redis cache without a prefix: its keys cannot be told from other
+    /// programs' keys. Give the cache a prefix (`CACHE_PREFIX`), or invalidate by pattern.
+    #[error(
+        "clear() needs a key prefix on a shared store; set CACHE_PREFIX or CacheBuilder::prefix"
+    )]
+    NoPrefix,
+    /// The encoded value is larger than the configured maximum entry size; it was not stored.
+    /// Raise `CACHE_MAX_ENTRY_BYTES` / [`CacheBuilder::max_entry_bytes`](crate::CacheBuilder::max_entry_bytes)
+    /// or cache a smaller value.
+    #[error("value for key `{key}` is {size} bytes, over the maximum entry size of {max} bytes")]
+    TooLarge {
+        /// The full key.
+        key: String,
+        /// The encoded size.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+}
+
+/// [`install`](crate::install) was called after a global cache was already in place.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a global cache is already installed (cachette::install may be called once, before the first cached call)"
+)]
+pub struct AlreadyInstalled;

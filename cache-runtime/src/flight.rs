@@ -1,0 +1,169 @@
+//! Single flight: concurrent callers of one key in a process share one load.
+//!
+//! The first caller of a key becomes its *leader* and loads; the others *follow* and wait for
+//! what it publishes: the encoded entry it wrote (each follower decodes its own copy, so values
+//! need not be `Clone`), the outcome itself when it can be cloned (errors included), or
+//! `Retry` when it had nothing to share or was cancelled. A follower that sees `Retry` starts
+//! over, and one of them becomes the next leader: a caller that is cancelled never cancels the
+//! load for the others, and a failing load is retried one caller at a time, not by all at once.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+/// What a shared entry was loaded against, so that a follower can tell whether it still holds:
+/// a follower that saw a newer state of the key (a tombstone, another entry) than the leader's
+/// load started from must not take the leader's older value.
+#[derive(Clone)]
+pub(crate) enum Basis {
+    /// Loaded after a lookup that saw this (`None`: nothing).
+    Observed(Option<Bytes>),
+    /// Read back from the store after the follower's own lookup.
+    Current,
+}
+
+/// What a leader hands its followers.
+#[derive(Clone)]
+pub(crate) enum Shared {
+    /// The entry the leader wrote (or would have written), and what it was loaded against.
+    Entry(Bytes, Basis),
+    /// The outcome itself, for outcomes that can be cloned.
+    Outcome(Arc<dyn Any + Send + Sync>),
+    /// Nothing to share: load again.
+    Retry,
+}
+
+type Slot = watch::Sender<Option<Shared>>;
+
+/// The flights of one cache.
+#[derive(Default)]
+pub(crate) struct Flights {
+    by_key: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+/// A caller's role in the flight of its key.
+pub(crate) enum Role {
+    /// Load, then [`Leader::publish`].
+    Leader(Leader),
+    /// Wait for the leader's result.
+    Follower(watch::Receiver<Option<Shared>>),
+}
+
+impl Flights {
+    /// Joins the flight of `key`, leading it if there is none.
+    pub(crate) fn join(self: &Arc<Self>, key: &str) -> Role {
+        let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = by_key.get(key) {
+            return Role::Follower(slot.subscribe());
+        }
+        let slot = Arc::new(watch::channel(None).0);
+        by_key.insert(key.to_owned(), slot.clone());
+        Role::Leader(Leader {
+            flights: self.clone(),
+            key: key.to_owned(),
+            slot,
+            published: false,
+        })
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_key.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// The leader of a flight. Dropping it without publishing (a cancelled caller) publishes
+/// `Retry`, so followers never wait on a load that no longer runs.
+pub(crate) struct Leader {
+    flights: Arc<Flights>,
+    key: String,
+    slot: Arc<Slot>,
+    published: bool,
+}
+
+impl Leader {
+    /// Hands `shared` to the followers and ends the flight.
+    pub(crate) fn publish(mut self, shared: Shared) {
+        self.finish(shared);
+    }
+
+    fn finish(&mut self, shared: Shared) {
+        if self.published {
+            return;
+        }
+        self.published = true;
+        // Remove first: a caller arriving after this point starts a new flight (and will find
+        // the written entry), rather than joining a finished one.
+        let mut by_key = self
+            .flights
+            .by_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if by_key
+            .get(&self.key)
+            .is_some_and(|s| Arc::ptr_eq(s, &self.slot))
+        {
+            by_key.remove(&self.key);
+        }
+        drop(by_key);
+        self.slot.send_replace(Some(shared));
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        self.finish(Shared::Retry);
+    }
+}
+
+/// Waits for the leader's result; a leader that vanished reads as `Retry`.
+pub(crate) async fn follow(mut rx: watch::Receiver<Option<Shared>>) -> Shared {
+    match rx.wait_for(Option::is_some).await {
+        Ok(v) => v.clone().unwrap_or(Shared::Retry),
+        Err(_) => Shared::Retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn followers_get_what_the_leader_publishes() {
+        let flights = Arc::new(Flights::default());
+        let Role::Leader(leader) = flights.join("k") else {
+            panic!("first is leader")
+        };
+        let Role::Follower(rx) = flights.join("k") else {
+            panic!("second follows")
+        };
+        let Role::Leader(other) = flights.join("other") else {
+            panic!("other key leads")
+        };
+        leader.publish(Shared::Entry(Bytes::from_static(b"v"), Basis::Current));
+        assert!(matches!(follow(rx).await, Shared::Entry(b, _) if b == "v"));
+        assert_eq!(flights.len(), 1);
+        drop(other);
+        assert_eq!(flights.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_leader_releases_its_followers() {
+        let flights = Arc::new(Flights::default());
+        let Role::Leader(leader) = flights.join("k") else {
+            panic!()
+        };
+        let Role::Follower(rx) = flights.join("k") else {
+            panic!()
+        };
+        drop(leader);
+        assert!(matches!(follow(rx).await, Shared::Retry));
+        assert!(
+            matches!(flights.join("k"), Role::Leader(_)),
+            "the next caller leads"
+        );
+    }
+}

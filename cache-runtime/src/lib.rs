@@ -1,0 +1,59 @@
+//! The engine of [cachette](https://docs.rs/cachette): stores, the entry format, key rendering,
+//! the registry of cached functions and statistics.
+//!
+//! Users depend on `cachette`, which re-exports this crate's public API.
+
+#![warn(missing_docs)]
+
+mod cache;
+mod codec;
+mod entry;
+mod error;
+mod flight;
+mod global;
+mod key;
+mod phi;
+mod random;
+mod refresh;
+mod registry;
+mod stats;
+mod store;
+
+pub use crate::cache::{
+    Cache, CacheBuilder, Invalidation, InvalidationReport, LoadOptions, LockError, LockGuard,
+};
+pub use crate::codec::{Codec, Compress};
+pub use crate::entry::EntryTimes;
+pub use crate::error::{AlreadyInstalled, BuildError, CacheError, StoreError};
+pub use crate::global::{global, install};
+/// The key namespace of protected entries: `#[patient_cache]` keys start with it, so that
+/// `clear_phi` can remove every protected entry and nothing else.
+pub const PHI_NAMESPACE: &str = "phi:";
+
+pub use crate::cache::Health;
+pub use crate::key::{KeyPart, KeyWriter, escape, write_hash};
+pub use crate::phi::{
+    AuditEvent, AuditOperation, AuditSink, IdHasher, Sealer, current_actor, with_actor,
+};
+pub use crate::refresh::Priority;
+pub use crate::registry::{FnSpec, duplicate_templates, registry};
+pub use crate::stats::{Counters, Stats, StatsSnapshot};
+pub use crate::store::{BreakerState, MemoryStore, RedisStore, RedisStoreConfig, Store};
+
+/// Defaults, for documentation and for building settings relative to them.
+pub mod defaults {
+    pub use crate::cache::builder::{
+        DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MEMORY_BYTES,
+        DEFAULT_TOMBSTONE_TTL, DEFAULT_TTL,
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::cache::{ENV_HOOKS, EnvHook};
+    pub use crate::cache::{KeyBuilder, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
+    pub use crate::phi::AuditOperation;
+    pub use crate::refresh::Priority;
+    pub use crate::registry::REGISTRY;
+    pub use linkme;
+}

@@ -1,0 +1,290 @@
+//! Where entries live: the [`Store`] seam, a bounded in-process store and Redis.
+
+mod breaker;
+mod memory;
+mod redis;
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use self::breaker::BreakerState;
+pub use self::memory::MemoryStore;
+pub use self::redis::{RedisStore, RedisStoreConfig};
+use crate::error::StoreError;
+
+/// The operations the cache needs from a backend. Keys are full keys (prefix included).
+///
+/// Every method is one round trip on a networked store; the `_many` methods pipeline.
+pub trait Store: Send + Sync + 'static {
+    /// The entry under `key`, if any.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Bytes>, StoreError>> + Send;
+    /// Stores `value` under `key`, expiring after `ttl`.
+    fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes `keys`; returns how many existed.
+    fn delete(&self, keys: &[String]) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Whether `key` holds an entry.
+    fn exists(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The time `key` has left, or `None` when it is absent.
+    fn ttl(&self, key: &str) -> impl Future<Output = Result<Option<Duration>, StoreError>> + Send;
+    /// The entries under `keys`, in order.
+    fn get_many(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<Bytes>>, StoreError>> + Send;
+    /// Stores every `(key, value, ttl)`.
+    fn set_many(
+        &self,
+        items: Vec<(String, Bytes, Duration)>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The entry under `key` and the values under `tag_keys`, in one round trip.
+    fn read_tagged(
+        &self,
+        key: &str,
+        tag_keys: &[String],
+    ) -> impl Future<Output = Result<(Option<Bytes>, Vec<Option<Bytes>>), StoreError>> + Send;
+
+    /// Stores `value` under `key` only if the key still holds what a read saw (`observed`,
+    /// `None` for absent); returns whether it wrote. This is what keeps a load that started
+    /// before an invalidation from writing after it. With `replace_values`, another value is
+    /// overwritten too (write-through), but never a tombstone written since the read.
+    fn write_if(
+        &self,
+        key: &str,
+        observed: Option<&[u8]>,
+        value: Bytes,
+        ttl: Duration,
+        replace_values: bool,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Replaces each of `keys` by a fresh tombstone living `ttl`; returns how many held an entry.
+    fn write_tombstones(
+        &self,
+        keys: &[String],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Gives each of `tag_keys` a new random version, living `ttl`.
+    fn bump_versions(
+        &self,
+        tag_keys: &[String],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes every key matching the Redis glob `pattern`, in batches; returns how many.
+    fn delete_matching(
+        &self,
+        pattern: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Stores `token` under `key` for `ttl` only if the key is absent (`SET NX PX`); returns
+    /// whether it did. Leases are made of this.
+    fn set_nx(
+        &self,
+        key: &str,
+        token: &[u8],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes `key` only if it holds `token` (compare-and-delete); returns whether it did.
+    fn delete_if_equals(
+        &self,
+        key: &str,
+        token: &[u8],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes the lock `lock_key` with `token` for `ttl` if it is free, and then returns the
+    /// next value of the counter `fence_key` (the fencing token); `None` when the lock is held.
+    fn lock_fenced(
+        &self,
+        lock_key: &str,
+        fence_key: &str,
+        token: &[u8],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+}
+
+/// The fingerprint a conditional write compares: an entry's header (its version, flags and
+/// timestamps, unique per load) and its length, or a whole tombstone. Comparing these instead of
+/// whole values keeps the check O(1) on the server.
+pub(crate) const FINGERPRINT_LEN: usize = 32;
+
+/// The backend a [`Cache`](crate::Cache) was built with.
+///
+/// An enum rather than a trait object: the hit path pays no boxed future.
+#[derive(Clone, Debug)]
+pub(crate) enum AnyStore {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Memory($s) => $e,
+            AnyStore::Redis($s) => $e,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        dispatch!(self, s => s.get(key).await)
+    }
+    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set(key, value, ttl).await)
+    }
+    async fn delete(&self, keys: &[String]) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.delete(keys).await)
+    }
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.exists(key).await)
+    }
+    async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        dispatch!(self, s => s.ttl(key).await)
+    }
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, StoreError> {
+        dispatch!(self, s => s.get_many(keys).await)
+    }
+    async fn set_many(&self, items: Vec<(String, Bytes, Duration)>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_many(items).await)
+    }
+    async fn read_tagged(
+        &self,
+        key: &str,
+        tag_keys: &[String],
+    ) -> Result<(Option<Bytes>, Vec<Option<Bytes>>), StoreError> {
+        dispatch!(self, s => s.read_tagged(key, tag_keys).await)
+    }
+    async fn write_if(
+        &self,
+        key: &str,
+        observed: Option<&[u8]>,
+        value: Bytes,
+        ttl: Duration,
+        replace_values: bool,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.write_if(key, observed, value, ttl, replace_values).await)
+    }
+    async fn write_tombstones(&self, keys: &[String], ttl: Duration) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.write_tombstones(keys, ttl).await)
+    }
+    async fn bump_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
+        dispatch!(self, s => s.bump_versions(tag_keys, ttl).await)
+    }
+    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.delete_matching(pattern).await)
+    }
+    async fn set_nx(&self, key: &str, token: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.set_nx(key, token, ttl).await)
+    }
+    async fn delete_if_equals(&self, key: &str, token: &[u8]) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete_if_equals(key, token).await)
+    }
+    async fn lock_fenced(
+        &self,
+        lock_key: &str,
+        fence_key: &str,
+        token: &[u8],
+        ttl: Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        dispatch!(self, s => s.lock_fenced(lock_key, fence_key, token, ttl).await)
+    }
+}
+
+/// Whether `a` and `b` have the same fingerprint (see [`FINGERPRINT_LEN`]).
+pub(crate) fn same_fingerprint(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a[..a.len().min(FINGERPRINT_LEN)] == b[..b.len().min(FINGERPRINT_LEN)]
+}
+
+/// Whether `key` matches the Redis glob `pattern` (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`).
+pub(crate) fn glob_match(pattern: &[u8], key: &[u8]) -> bool {
+    let (mut p, mut k) = (0, 0);
+    // Where to resume after the last `*`: (pattern index after it, key index it matched to).
+    let mut star: Option<(usize, usize)> = None;
+    while k < key.len() {
+        let step = match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p + 1, k));
+                p += 1;
+                continue;
+            }
+            Some(b'?') => Some(p + 1),
+            Some(b'[') => class_match(pattern, p, key[k]),
+            Some(b'\\') if p + 1 < pattern.len() => (pattern[p + 1] == key[k]).then_some(p + 2),
+            Some(&c) => (c == key[k]).then_some(p + 1),
+            None => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                p = next;
+                k += 1;
+            }
+            (None, Some((sp, sk))) => {
+                p = sp;
+                k = sk + 1;
+                star = Some((sp, sk + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// Matches `c` against the class starting at `pattern[at] == b'['`; the index after it on a match.
+fn class_match(pattern: &[u8], at: usize, c: u8) -> Option<usize> {
+    let mut i = at + 1;
+    let negate = pattern.get(i) == Some(&b'^');
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    while i < pattern.len() && pattern[i] != b']' {
+        if pattern[i] == b'\\' && i + 1 < pattern.len() {
+            matched |= pattern[i + 1] == c;
+            i += 2;
+        } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
+            let (lo, hi) = (
+                pattern[i].min(pattern[i + 2]),
+                pattern[i].max(pattern[i + 2]),
+            );
+            matched |= (lo..=hi).contains(&c);
+            i += 3;
+        } else {
+            matched |= pattern[i] == c;
+            i += 1;
+        }
+    }
+    (matched != negate).then_some(i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_match_like_redis() {
+        let m = |p: &str, k: &str| glob_match(p.as_bytes(), k.as_bytes());
+        assert!(m("user:*", "user:12"));
+        assert!(m("user:12:*", "user:12:posts"));
+        assert!(!m("user:12:*", "user:123:posts"));
+        assert!(m("*", ""));
+        assert!(m("a?c", "abc"));
+        assert!(!m("a?c", "ac"));
+        assert!(m("[ab]x", "bx"));
+        assert!(!m("[^ab]x", "bx"));
+        assert!(m("[a-c]x", "bx"));
+        assert!(m("a\\*b", "a*b"));
+        assert!(!m("a\\*b", "axb"));
+        assert!(m("*:posts", "user:1:posts"));
+        assert!(m("a*b*c", "aXbYbZc"));
+        assert!(!m("a*b*c", "aXbYbZ"));
+    }
+}

@@ -1,0 +1,309 @@
+//! The embedded default: a bounded in-process store on moka, weighed by bytes.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use moka::ops::compute::Op;
+
+use super::{Store, glob_match, same_fingerprint};
+use crate::entry;
+use crate::error::StoreError;
+
+/// An in-process store bounded by the total size of its keys and values.
+///
+/// Entries expire at their own TTL; when the byte budget is full, moka's TinyLFU policy
+/// evicts the entries least likely to be used again.
+///
+/// ```
+/// let store = cache_runtime::MemoryStore::new(64 * 1024 * 1024);
+/// let cache = cache_runtime::Cache::builder().memory_store(store).build().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: moka::sync::Cache<String, Slot>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("entries", &self.inner.entry_count())
+            .field("weighted_bytes", &self.inner.weighted_size())
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+struct Slot {
+    value: Bytes,
+    expires_at: Instant,
+}
+
+struct PerEntryTtl;
+
+impl moka::Expiry<String, Slot> for PerEntryTtl {
+    fn expire_after_create(&self, _: &String, slot: &Slot, now: Instant) -> Option<Duration> {
+        Some(slot.expires_at.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        slot: &Slot,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(slot.expires_at.saturating_duration_since(now))
+    }
+}
+
+/// What moka's bookkeeping costs per entry beyond key and value, roughly.
+const ENTRY_OVERHEAD: usize = 96;
+
+impl MemoryStore {
+    /// A store holding at most `max_bytes` of keys and values.
+    pub fn new(max_bytes: u64) -> Self {
+        let inner = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|k: &String, v: &Slot| {
+                u32::try_from(k.len() + v.value.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+            })
+            .expire_after(PerEntryTtl)
+            .build();
+        MemoryStore { inner }
+    }
+
+    /// `now + ttl`, saturating far in the future instead of overflowing.
+    fn deadline(now: Instant, ttl: Duration) -> Instant {
+        now.checked_add(ttl)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+    }
+
+    fn live(&self, key: &str) -> Option<Slot> {
+        // moka hides expired entries from `get`; the explicit check covers the window between
+        // an entry's expiry and moka's next maintenance pass.
+        self.inner
+            .get(key)
+            .filter(|s| s.expires_at > Instant::now())
+    }
+}
+
+impl Store for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.live(key).map(|s| s.value))
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
+        let expires_at = Self::deadline(Instant::now(), ttl);
+        self.inner
+            .insert(key.to_owned(), Slot { value, expires_at });
+        Ok(())
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for key in keys {
+            if self
+                .inner
+                .remove(key)
+                .is_some_and(|s| s.expires_at > Instant::now())
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.live(key).is_some())
+    }
+
+    async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        Ok(self
+            .live(key)
+            .map(|s| s.expires_at.saturating_duration_since(Instant::now())))
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, StoreError> {
+        Ok(keys.iter().map(|k| self.live(k).map(|s| s.value)).collect())
+    }
+
+    async fn set_many(&self, items: Vec<(String, Bytes, Duration)>) -> Result<(), StoreError> {
+        let now = Instant::now();
+        for (key, value, ttl) in items {
+            self.inner.insert(
+                key,
+                Slot {
+                    value,
+                    expires_at: Self::deadline(now, ttl),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn read_tagged(
+        &self,
+        key: &str,
+        tag_keys: &[String],
+    ) -> Result<(Option<Bytes>, Vec<Option<Bytes>>), StoreError> {
+        let entry = self.live(key).map(|s| s.value);
+        Ok((
+            entry,
+            tag_keys
+                .iter()
+                .map(|k| self.live(k).map(|s| s.value))
+                .collect(),
+        ))
+    }
+
+    async fn write_if(
+        &self,
+        key: &str,
+        observed: Option<&[u8]>,
+        value: Bytes,
+        ttl: Duration,
+        replace_values: bool,
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let result = self.inner.entry_by_ref(key).and_compute_with(|current| {
+            let current = current
+                .map(|e| e.into_value())
+                .filter(|s| s.expires_at > now);
+            let unchanged = match (&current, observed) {
+                (None, None) => true,
+                (Some(cur), Some(seen)) => same_fingerprint(&cur.value, seen),
+                _ => false,
+            };
+            let fresh_tombstone = current
+                .as_ref()
+                .is_some_and(|c| entry::is_tombstone(&c.value));
+            if unchanged || (replace_values && !fresh_tombstone) {
+                Op::Put(Slot {
+                    value,
+                    expires_at: Self::deadline(now, ttl),
+                })
+            } else {
+                Op::Nop
+            }
+        });
+        Ok(matches!(
+            result,
+            moka::ops::compute::CompResult::Inserted(_)
+                | moka::ops::compute::CompResult::ReplacedWith(_)
+        ))
+    }
+
+    async fn write_tombstones(&self, keys: &[String], ttl: Duration) -> Result<u64, StoreError> {
+        let mut held = 0;
+        let expires_at = Self::deadline(Instant::now(), ttl);
+        for key in keys {
+            let tomb = Bytes::from(entry::tombstone());
+            if let Some(old) = self.inner.get(key) {
+                if old.expires_at > Instant::now() && !entry::is_tombstone(&old.value) {
+                    held += 1;
+                }
+            }
+            self.inner.insert(
+                key.clone(),
+                Slot {
+                    value: tomb,
+                    expires_at,
+                },
+            );
+        }
+        Ok(held)
+    }
+
+    async fn bump_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
+        let expires_at = Self::deadline(Instant::now(), ttl);
+        for key in tag_keys {
+            let version = Bytes::copy_from_slice(&crate::random::token8());
+            self.inner.insert(
+                key.clone(),
+                Slot {
+                    value: version,
+                    expires_at,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
+        let now = Instant::now();
+        let mut removed = 0;
+        for (key, slot) in self.inner.iter() {
+            if glob_match(pattern.as_bytes(), key.as_bytes()) {
+                self.inner.invalidate(key.as_str());
+                if slot.expires_at > now {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn set_nx(&self, key: &str, token: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let result = self.inner.entry_by_ref(key).and_compute_with(|current| {
+            match current
+                .map(|e| e.into_value())
+                .filter(|s| s.expires_at > now)
+            {
+                Some(_) => Op::Nop,
+                None => Op::Put(Slot {
+                    value: Bytes::copy_from_slice(token),
+                    expires_at: Self::deadline(now, ttl),
+                }),
+            }
+        });
+        Ok(!matches!(
+            result,
+            moka::ops::compute::CompResult::Unchanged(_)
+        ))
+    }
+
+    async fn delete_if_equals(&self, key: &str, token: &[u8]) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let result = self.inner.entry_by_ref(key).and_compute_with(|current| {
+            match current.map(|e| e.into_value()) {
+                Some(s) if s.expires_at > now && s.value.as_ref() == token => Op::Remove,
+                _ => Op::Nop,
+            }
+        });
+        Ok(matches!(result, moka::ops::compute::CompResult::Removed(_)))
+    }
+
+    async fn lock_fenced(
+        &self,
+        lock_key: &str,
+        fence_key: &str,
+        token: &[u8],
+        ttl: Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        if !self.set_nx(lock_key, token, ttl).await? {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        let mut next = 0;
+        self.inner
+            .entry_by_ref(fence_key)
+            .and_compute_with(|current| {
+                let last = current
+                    .map(|e| e.into_value())
+                    .and_then(|s| {
+                        std::str::from_utf8(&s.value)
+                            .ok()
+                            .and_then(|v| v.parse::<u64>().ok())
+                    })
+                    .unwrap_or(0);
+                next = last + 1;
+                Op::Put(Slot {
+                    value: Bytes::from(next.to_string()),
+                    expires_at: Self::deadline(now, Duration::MAX),
+                })
+            });
+        Ok(Some(next))
+    }
+}

@@ -1,0 +1,252 @@
+//! A clinic service: patient, appointment and doctor endpoints cached with cachette's
+//! healthcare rules. `cargo run --example clinic --features healthcare,axum`
+//!
+//! Runs on the embedded in-process cache by default, or on Redis with `REDIS_URL`. Protected
+//! values need keys: set `CACHE_ENCRYPTION_KEYS` and `CACHE_HASH_KEY` (see the README); without
+//! them this example makes throwaway keys for the run, as a real service never should.
+//!
+//! By default the example calls its own endpoints and prints what happened; with `--serve` it
+//! listens on 127.0.0.1:3000 instead.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::time::Instant;
+
+use axum::extract::{Path, State};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cachette::healthcare::{
+    Healthcare, HmacIdHasher, Keyring, invalidate_patient_cache, patient_cache, with_actor,
+};
+use cachette::{Cache, CacheBuilder, cached, invalidate};
+use serde::{Deserialize, Serialize};
+use tower::ServiceExt as _;
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Patient {
+    id: String,
+    name: String,
+    allergies: Vec<String>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Doctor {
+    id: u64,
+    name: String,
+    specialty: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Appointment {
+    id: String,
+    patient_id: String,
+    doctor_id: u64,
+    at: String,
+}
+
+/// The "database": counts its queries so the example can show what the cache saved.
+#[derive(Clone, Default)]
+struct Db {
+    queries: Arc<AtomicU32>,
+}
+
+impl Db {
+    async fn query<T>(&self, value: T) -> T {
+        self.queries.fetch_add(1, Relaxed);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        value
+    }
+}
+
+struct NotFound;
+
+impl IntoResponse for NotFound {
+    fn into_response(self) -> Response {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+/// Patient records: protected health information. Sealed at rest, the patient id hashed in
+/// the key, audited, at most 2 hours (sensitive).
+#[patient_cache(key = "patient:{patient_id}:profile", ttl = "30m", tags = ["patients"], patient = "patient_id", skip = [db])]
+async fn get_patient(
+    State(db): State<Db>,
+    Path(patient_id): Path<String>,
+) -> Result<Json<Patient>, NotFound> {
+    if patient_id.is_empty() {
+        return Err(NotFound);
+    }
+    let p = Patient {
+        id: patient_id.clone(),
+        name: "Zebulon Quartermaine".into(),
+        allergies: vec!["penicillin".into()],
+    };
+    Ok(Json(db.query(p).await))
+}
+
+/// Emergency data: never served stale, at most 5 minutes.
+#[patient_cache(key = "patient:{patient_id}:emergency", ttl = "5m", emergency = true, patient = "patient_id", skip = [db])]
+async fn get_emergency(
+    State(db): State<Db>,
+    Path(patient_id): Path<String>,
+) -> Result<Json<Vec<String>>, NotFound> {
+    Ok(Json(
+        db.query(vec![
+            format!("blood type of {patient_id}: O-"),
+            "DNR: no".into(),
+        ])
+        .await,
+    ))
+}
+
+#[invalidate_patient_cache(patterns = ["patient:{patient_id}:*"], patient = "patient_id")]
+async fn update_patient(
+    State(db): State<Db>,
+    Path(patient_id): Path<String>,
+) -> Result<StatusCode, NotFound> {
+    db.query(()).await;
+    let _ = patient_id;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Doctor profiles are directory data: plain caching, stale-while-revalidate.
+#[cached(key = "doctor:{id}", ttl = "2h", stale = "30m", tags = ["doctors"], skip = [db])]
+async fn get_doctor(State(db): State<Db>, Path(id): Path<u64>) -> Result<Json<Doctor>, NotFound> {
+    Ok(Json(
+        db.query(Doctor {
+            id,
+            name: format!("Dr. No. {id}"),
+            specialty: "cardiology".into(),
+        })
+        .await,
+    ))
+}
+
+#[invalidate(keys = ["doctor:{id}"], tags = ["doctors"])]
+async fn update_doctor(State(db): State<Db>, Path(id): Path<u64>) -> Result<StatusCode, NotFound> {
+    db.query(()).await;
+    let _ = id;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Appointments name a patient: protected.
+#[patient_cache(key = "appointment:{appointment_id}", ttl = "30m", patient = "appointment_id", skip = [db])]
+async fn get_appointment(
+    State(db): State<Db>,
+    Path(appointment_id): Path<String>,
+) -> Result<Json<Appointment>, NotFound> {
+    let a = Appointment {
+        id: appointment_id.clone(),
+        patient_id: "MRN-0042".into(),
+        doctor_id: 7,
+        at: "2026-11-23T09:30".into(),
+    };
+    Ok(Json(db.query(a).await))
+}
+
+fn router(db: Db) -> Router {
+    Router::new()
+        .route("/patients/{patient_id}", get(get_patient))
+        .route("/patients/{patient_id}/emergency", get(get_emergency))
+        .route("/patients/{patient_id}/update", post(update_patient))
+        .route("/doctors/{id}", get(get_doctor))
+        .route("/doctors/{id}/update", post(update_doctor))
+        .route("/appointments/{appointment_id}", get(get_appointment))
+        .with_state(db)
+}
+
+/// The cache from the environment; throwaway keys when none are configured.
+fn cache() -> Result<Cache, cachette::BuildError> {
+    let mut builder = CacheBuilder::from_env()?;
+    if std::env::var_os("CACHE_ENCRYPTION_KEYS").is_none() {
+        println!("(no CACHE_ENCRYPTION_KEYS / CACHE_HASH_KEY: using throwaway keys for this run)");
+        let mut key = [0u8; 32];
+        let mut hash_key = [0u8; 32];
+        for (i, b) in key.iter_mut().chain(hash_key.iter_mut()).enumerate() {
+            *b = (std::process::id() as u8)
+                .wrapping_mul(31)
+                .wrapping_add(i as u8);
+        }
+        builder = builder
+            .sealer(Arc::new(
+                Keyring::new([("demo".to_string(), key)]).expect("a 32-byte key"),
+            ))
+            .id_hasher(Arc::new(
+                HmacIdHasher::new(&hash_key).expect("a 32-byte key"),
+            ));
+    }
+    builder.build()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cache = cache()?;
+    cachette::install(cache.clone())?;
+    let db = Db::default();
+    let app = router(db.clone());
+
+    if std::env::args().any(|a| a == "--serve") {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+        println!("listening on http://127.0.0.1:3000 (try /patients/MRN-0042 or /doctors/7)");
+        axum::serve(listener, app).await?;
+        return Ok(());
+    }
+
+    let calls = [
+        ("GET", "/patients/MRN-0042"),
+        ("GET", "/patients/MRN-0042"),
+        ("GET", "/patients/MRN-0042/emergency"),
+        ("GET", "/doctors/7"),
+        ("GET", "/doctors/7"),
+        ("GET", "/appointments/A-1001"),
+        ("POST", "/patients/MRN-0042/update"),
+        ("GET", "/patients/MRN-0042"),
+        ("POST", "/doctors/7/update"),
+        ("GET", "/doctors/7"),
+    ];
+    with_actor("example-nurse", async {
+        for (method, uri) in calls {
+            let before = db.queries.load(Relaxed);
+            let started = Instant::now();
+            let res = app
+                .clone()
+                .oneshot(
+                    Request::builder()
+                        .method(method)
+                        .uri(uri)
+                        .body(axum::body::Body::empty())?,
+                )
+                .await?;
+            let took = started.elapsed();
+            let queried = db.queries.load(Relaxed) > before;
+            let what = match (method, queried) {
+                ("POST", _) => "update + invalidate",
+                (_, true) => "miss -> database",
+                (_, false) => "hit",
+            };
+            println!(
+                "{method:4} {uri:32} {} {what:20} {took:>9.3?}",
+                res.status().as_u16()
+            );
+        }
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })
+    .await?;
+
+    let phi = Healthcare::new(cache.clone());
+    println!(
+        "\nclear_phi removed {} protected entries",
+        phi.clear_phi().await?
+    );
+    let s = cache.stats().total;
+    println!(
+        "hits {} misses {} loads {} ({} database queries)",
+        s.hits,
+        s.misses,
+        s.loads,
+        db.queries.load(Relaxed)
+    );
+    Ok(())
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace, on a fresh machine too: installs `redis-server`
+# when it is missing (the integration tests start their own servers on free loopback ports),
+# then formatting, clippy and the whole test suite.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '==> %s\n' "$*"; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "error: installing redis-server needs root or sudo; install it yourself with" >&2
+        echo "       sudo apt-get install -y redis-server" >&2
+        exit 1
+    fi
+}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    step "installing redis-server (apt-get)"
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "error: redis-server is not on PATH and apt-get is not available; install Redis" >&2
+        echo "       (redis-server) with this system's package manager and run again" >&2
+        exit 1
+    fi
+    apt_install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; }
+    if ! apt_install; then
+        step "apt-get install failed; running apt-get update and retrying"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+        apt_install
+    fi
+fi
+step "redis-server: $(command -v redis-server) ($(redis-server --version | head -n 1))"
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "cargo test --workspace --all-features"
+cargo test --workspace --all-features
+
+step "all checks passed"

@@ -1,0 +1,73 @@
+//! Declarative caching for async Rust.
+//!
+//! Put `#[cached]` on an async function that already exists; its results are cached in process
+//! memory by default, or in Redis when `REDIS_URL` is set. Keys are templates checked at compile
+//! time, so a typo in a placeholder is a compile error, not a cache that silently mixes users.
+//!
+//! ```
+//! use cachette::cached;
+//!
+//! #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+//! struct User { id: u64, name: String }
+//!
+//! #[cached(key = "user:{id}", ttl = "5m", tags = ["users"])]
+//! async fn get_user(id: u64) -> Result<User, std::io::Error> {
+//!     Ok(User { id, name: format!("user {id}") })
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let first = get_user(7).await.unwrap();   // runs the body, caches the value
+//! let again = get_user(7).await.unwrap();   // served from the cache
+//! assert_eq!(first.name, again.name);
+//! # }
+//! ```
+//!
+//! Without a macro, the same through [`Cache::get_or_load`]. Configuration: [`Cache::builder`],
+//! [`CacheBuilder::from_env`], and [`install`] for the global cache the macros use.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+#[doc(inline)]
+pub use cache_macros::{KeyPart, cache_put, cached, invalidate};
+
+#[doc(inline)]
+pub use cache_runtime::{
+    AlreadyInstalled, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec, Compress,
+    Counters, EntryTimes, FnSpec, Health, Invalidation, InvalidationReport, KeyWriter, LoadOptions,
+    LockError, LockGuard, MemoryStore, RedisStore, RedisStoreConfig, Stats, StatsSnapshot, Store,
+    StoreError, defaults, duplicate_templates, escape, global, install, registry, write_hash,
+};
+
+/// Types that render into cache keys; see [`KeyPart`](trait@KeyPart).
+pub use cache_runtime::KeyPart;
+
+/// Healthcare data rules: compliance levels and their TTL caps.
+#[cfg(feature = "healthcare")]
+#[cfg_attr(docsrs, doc(cfg(feature = "healthcare")))]
+pub mod healthcare {
+    #[doc(inline)]
+    pub use cache_healthcare::*;
+
+    #[cfg(feature = "macros")]
+    #[doc(inline)]
+    pub use cache_macros::{invalidate_patient_cache, patient_cache};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use cache_runtime::__private::*;
+    pub use cache_runtime::{Cache, Compress, FnSpec, Invalidation, KeyPart, global};
+    pub use core::option::Option::{None, Some};
+    pub use core::time::Duration;
+    pub use std::string::String;
+    pub use std::vec::Vec;
+
+    /// Where the macros look up the cache of a call: `&Cache`, or anything that derefs to it.
+    #[inline]
+    pub fn cache_ref(cache: &Cache) -> &Cache {
+        cache
+    }
+}

@@ -1,0 +1,423 @@
+//! Healthcare rules against a real `redis-server`: nothing protected in plaintext anywhere,
+//! sealing bound to keys, key rotation, patient invalidation, TTL caps, audit events.
+
+#![cfg(feature = "healthcare")]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cachette::healthcare::{
+    AuditEvent, AuditOperation, AuditSink, Healthcare, HelperTtls, HmacIdHasher, JsonLinesAudit,
+    Keyring, with_actor,
+};
+use cachette::{Cache, CacheBuilder};
+use serde::{Deserialize, Serialize};
+use support::RedisServer;
+
+const NAME: &str = "Zebulon Quartermaine";
+const MRN: &str = "MRN-0042";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Record {
+    patient: String,
+    mrn: String,
+    note: String,
+}
+
+fn record(mrn: &str) -> Record {
+    Record {
+        patient: NAME.into(),
+        mrn: mrn.into(),
+        note: "allergic to penicillin".into(),
+    }
+}
+
+fn keyring(ids: &[(&str, u8)]) -> Arc<Keyring> {
+    Arc::new(Keyring::new(ids.iter().map(|(id, b)| (id.to_string(), [*b; 32]))).unwrap())
+}
+
+fn builder(server: &RedisServer, ring: Arc<Keyring>) -> CacheBuilder {
+    Cache::builder()
+        .redis(server.url())
+        .prefix("hc")
+        .sealer(ring)
+        .id_hasher(Arc::new(HmacIdHasher::new(&[42; 32]).unwrap()))
+}
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<AuditEvent>>);
+
+impl AuditSink for Collect {
+    fn record(&self, event: &AuditEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+fn all_keys(server: &RedisServer) -> Vec<String> {
+    let mut conn = server.conn();
+    let mut keys = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut conn)
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+fn loader(
+    mrn: &'static str,
+    runs: &Arc<Mutex<u32>>,
+) -> impl FnOnce() -> std::future::Ready<Result<Record, String>> + Send + 'static {
+    let runs = runs.clone();
+    move || {
+        *runs.lock().unwrap() += 1;
+        std::future::ready(Ok(record(mrn)))
+    }
+}
+
+#[tokio::test]
+async fn nothing_protected_appears_in_plaintext() {
+    let server = RedisServer::start();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(0)
+        .query(&mut server.conn())
+        .unwrap();
+    let audit_path =
+        std::env::temp_dir().join(format!("cachette-audit-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&audit_path);
+    let cache = builder(&server, keyring(&[("k1", 1)]))
+        .audit_sink(Arc::new(JsonLinesAudit::open(&audit_path).unwrap()))
+        .build()
+        .unwrap();
+    let phi = Healthcare::new(cache);
+    let runs = Arc::new(Mutex::new(0));
+    with_actor("nurse-17", async {
+        assert_eq!(
+            phi.cache_patient_records(MRN, "clinic-7", loader(MRN, &runs))
+                .await
+                .unwrap(),
+            record(MRN)
+        );
+        assert_eq!(
+            phi.cache_patient_records(MRN, "clinic-7", loader(MRN, &runs))
+                .await
+                .unwrap(),
+            record(MRN)
+        );
+        phi.cache_medical_history(MRN, "clinic-7", loader(MRN, &runs))
+            .await
+            .unwrap();
+        phi.cache_prescriptions(MRN, "clinic-7", loader(MRN, &runs))
+            .await
+            .unwrap();
+        phi.cache_emergency_data(MRN, loader(MRN, &runs))
+            .await
+            .unwrap();
+        phi.invalidate_patient(MRN, Some("clinic-7")).await.unwrap();
+        phi.cache_patient_records(MRN, "clinic-7", loader(MRN, &runs))
+            .await
+            .unwrap();
+    })
+    .await;
+    assert_eq!(*runs.lock().unwrap(), 5);
+
+    let mut conn = server.conn();
+    let keys = all_keys(&server);
+    assert!(
+        keys.iter().any(|k| k.starts_with("hc:phi:patient:")),
+        "{keys:?}"
+    );
+    for key in &keys {
+        for secret in [NAME, "Zebulon", "Quartermaine", MRN, "penicillin"] {
+            assert!(!key.contains(secret), "key {key} shows {secret}");
+        }
+        let value: Option<Vec<u8>> = redis::cmd("GET").arg(key).query(&mut conn).unwrap();
+        for secret in [NAME, "Zebulon", "Quartermaine", MRN, "penicillin"] {
+            assert!(
+                !contains(&value.clone().unwrap_or_default(), secret),
+                "value of {key} shows {secret}"
+            );
+        }
+    }
+    let slowlog: redis::Value = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(1000)
+        .query(&mut conn)
+        .unwrap();
+    let slowlog = format!("{slowlog:?}");
+    assert!(
+        slowlog.contains("GET") || slowlog.contains("SET") || slowlog.contains("EVALSHA"),
+        "the slowlog recorded commands"
+    );
+    for secret in [NAME, "Zebulon", MRN, "penicillin"] {
+        assert!(!slowlog.contains(secret), "SLOWLOG shows {secret}");
+    }
+    let audit = std::fs::read_to_string(&audit_path).unwrap();
+    assert!(audit.lines().count() >= 8, "{audit}");
+    assert!(audit.contains("nurse-17"));
+    for secret in [NAME, "Zebulon", MRN, "penicillin"] {
+        assert!(!audit.contains(secret), "the audit file shows {secret}");
+    }
+    let _ = std::fs::remove_file(&audit_path);
+}
+
+#[tokio::test]
+async fn moved_tampered_or_retired_values_are_misses() {
+    let server = RedisServer::start();
+    let phi = Healthcare::new(builder(&server, keyring(&[("k1", 1)])).build().unwrap());
+    let runs = Arc::new(Mutex::new(0));
+    phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+        .await
+        .unwrap();
+    phi.cache_patient_records("MRN-0099", "c1", loader("MRN-0099", &runs))
+        .await
+        .unwrap();
+    let mut conn = server.conn();
+    let key = |mrn: &str| {
+        format!(
+            "hc:phi:patient:{}:clinic:{}:records",
+            phi.cache().hash_id(mrn),
+            phi.cache().hash_id("c1")
+        )
+    };
+    let a: Vec<u8> = redis::cmd("GET").arg(key(MRN)).query(&mut conn).unwrap();
+
+    // Moved: the sealed value of one patient under another patient's key.
+    let _: () = redis::cmd("SET")
+        .arg(key("MRN-0099"))
+        .arg(&a)
+        .query(&mut conn)
+        .unwrap();
+    let got = phi
+        .cache_patient_records("MRN-0099", "c1", loader("MRN-0099", &runs))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.mrn, "MRN-0099",
+        "a moved value is a miss, never the other patient's record"
+    );
+    assert_eq!(*runs.lock().unwrap(), 3);
+
+    // Tampered: one flipped byte.
+    let mut flipped = a.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x01;
+    let _: () = redis::cmd("SET")
+        .arg(key(MRN))
+        .arg(&flipped)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(
+        phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap(),
+        record(MRN)
+    );
+    assert_eq!(*runs.lock().unwrap(), 4);
+
+    // Retired: a cache whose ring no longer holds k1.
+    let retired = Healthcare::new(builder(&server, keyring(&[("k2", 2)])).build().unwrap());
+    assert_eq!(
+        retired
+            .cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap(),
+        record(MRN)
+    );
+    assert_eq!(*runs.lock().unwrap(), 5);
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_entries_readable_and_writes_with_the_new_key() {
+    let server = RedisServer::start();
+    let old = Healthcare::new(builder(&server, keyring(&[("k1", 1)])).build().unwrap());
+    let runs = Arc::new(Mutex::new(0));
+    old.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+        .await
+        .unwrap();
+    let rotated = Healthcare::new(
+        builder(&server, keyring(&[("k2", 2), ("k1", 1)]))
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(
+        rotated
+            .cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap(),
+        record(MRN)
+    );
+    assert_eq!(
+        *runs.lock().unwrap(),
+        1,
+        "the k1 entry was read after k2 became current"
+    );
+    rotated
+        .cache_prescriptions(MRN, "c1", loader(MRN, &runs))
+        .await
+        .unwrap();
+    let key = format!(
+        "hc:phi:prescriptions:{}:clinic:{}",
+        rotated.cache().hash_id(MRN),
+        rotated.cache().hash_id("c1")
+    );
+    let raw: Vec<u8> = redis::cmd("GET")
+        .arg(&key)
+        .query(&mut server.conn())
+        .unwrap();
+    assert!(
+        contains(&raw, "\u{1}\u{2}k2") && !contains(&raw, "\u{1}\u{2}k1"),
+        "new writes carry k2"
+    );
+}
+
+#[tokio::test]
+async fn invalidate_patient_and_clear_phi_remove_exactly_their_entries() {
+    let server = RedisServer::start();
+    let cache = builder(&server, keyring(&[("k1", 1)])).build().unwrap();
+    let phi = Healthcare::new(cache.clone());
+    let runs = Arc::new(Mutex::new(0));
+    for mrn in ["MRN-0042", "MRN-004"] {
+        let mrn: &'static str = mrn;
+        phi.cache_patient_records(mrn, "c1", loader(mrn, &runs))
+            .await
+            .unwrap();
+        phi.cache_medical_history(mrn, "c1", loader(mrn, &runs))
+            .await
+            .unwrap();
+    }
+    cache
+        .set("doctor:7:profile", &"Dr. Who", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let removed = phi.invalidate_patient("MRN-0042", None).await.unwrap();
+    assert_eq!(removed, 2);
+    let h42 = cache.hash_id("MRN-0042");
+    let h4 = cache.hash_id("MRN-004");
+    let keys = all_keys(&server);
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains(&h42) && k.starts_with("hc:phi:")),
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.contains(&h4) && k.starts_with("hc:phi:"))
+            .count(),
+        2,
+        "the prefix patient is untouched: {keys:?}"
+    );
+
+    let cleared = phi.clear_phi().await.unwrap();
+    assert_eq!(cleared, 2);
+    let keys = all_keys(&server);
+    assert!(!keys.iter().any(|k| k.starts_with("hc:phi:")), "{keys:?}");
+    assert_eq!(
+        cache
+            .get::<String>("doctor:7:profile")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Dr. Who")
+    );
+}
+
+#[tokio::test]
+async fn emergency_data_is_never_stale_and_ttls_are_capped() {
+    let server = RedisServer::start();
+    let cache = builder(&server, keyring(&[("k1", 1)])).build().unwrap();
+    let mut ttls = HelperTtls::from_env();
+    ttls.patient_records = Duration::from_secs(10 * 3600); // over the 2 h cap of sensitive data
+    ttls.emergency_data = Duration::from_secs(3600); // over the 5 min cap of emergency data
+    let phi = Healthcare::with_ttls(cache.clone(), ttls);
+    let runs = Arc::new(Mutex::new(0));
+    phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+        .await
+        .unwrap();
+    phi.cache_emergency_data(MRN, loader(MRN, &runs))
+        .await
+        .unwrap();
+    let pttl = |key: String| -> i64 {
+        redis::cmd("PTTL")
+            .arg(key)
+            .query(&mut server.conn())
+            .unwrap()
+    };
+    let (p, c) = (cache.hash_id(MRN), cache.hash_id("c1"));
+    let records = pttl(format!("hc:phi:patient:{p}:clinic:{c}:records"));
+    assert!(records > 0 && records <= 2 * 3600 * 1000, "{records}");
+    let emergency = pttl(format!("hc:phi:patient:{p}:emergency"));
+    assert!(emergency > 0 && emergency <= 300 * 1000, "{emergency}");
+
+    // Emergency entries are fresh for their whole TTL: no stale window to be served from.
+    let raw: Vec<u8> = redis::cmd("GET")
+        .arg(format!("hc:phi:patient:{p}:emergency"))
+        .query(&mut server.conn())
+        .unwrap();
+    let fresh_until = u64::from_le_bytes(raw[10..18].try_into().unwrap());
+    let expires = u64::from_le_bytes(raw[18..26].try_into().unwrap());
+    assert_eq!(fresh_until, expires);
+}
+
+#[tokio::test]
+async fn the_audit_sink_gets_one_event_per_operation() {
+    let server = RedisServer::start();
+    let sink = Arc::new(Collect::default());
+    let cache = builder(&server, keyring(&[("k1", 1)]))
+        .audit_sink(sink.clone())
+        .build()
+        .unwrap();
+    let phi = Healthcare::new(cache);
+    let runs = Arc::new(Mutex::new(0));
+    with_actor("dr.grey", async {
+        phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap();
+        phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap();
+        phi.invalidate_patient(MRN, None).await.unwrap();
+        phi.clear_phi().await.unwrap();
+    })
+    .await;
+    let events = sink.0.lock().unwrap();
+    let ops: Vec<AuditOperation> = events.iter().map(|e| e.operation).collect();
+    assert_eq!(
+        ops,
+        [
+            AuditOperation::Miss,
+            AuditOperation::Write,
+            AuditOperation::Hit,
+            AuditOperation::Invalidate,
+            AuditOperation::ClearPhi
+        ]
+    );
+    for e in events.iter() {
+        assert_eq!(e.actor.as_deref(), Some("dr.grey"));
+        assert!(e.function.starts_with("healthcare::"), "{e:?}");
+        assert_eq!(e.outcome, "ok");
+        assert_eq!(e.key.len(), 32, "a keyed hash: {e:?}");
+        assert!(e.time_ms > 0);
+        assert!(!e.key.contains(MRN));
+    }
+    assert_eq!(events[3].count, Some(1));
+}

@@ -1,0 +1,172 @@
+//! `#[patient_cache]` and `#[invalidate_patient_cache]` against a real `redis-server`.
+
+#![cfg(feature = "healthcare")]
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+
+use cachette::Cache;
+use cachette::healthcare::{
+    Healthcare, HmacIdHasher, Keyring, invalidate_patient_cache, patient_cache,
+};
+use serde::{Deserialize, Serialize};
+use support::RedisServer;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Chart {
+    name: String,
+    mrn: String,
+}
+
+static LOADS: AtomicU32 = AtomicU32::new(0);
+
+struct Clinic {
+    cache: Cache,
+}
+
+impl Clinic {
+    #[patient_cache(
+        key = "patient:{patient_id}:clinic:{clinic_id}:chart",
+        ttl = "30m",
+        tags = ["charts"],
+        patient = "patient_id",
+        clinic = "clinic_id",
+        cache = self.cache,
+    )]
+    async fn chart(&self, patient_id: &str, clinic_id: &str) -> Result<Chart, String> {
+        LOADS.fetch_add(1, SeqCst);
+        let _ = clinic_id;
+        Ok(Chart {
+            name: "Zebulon Quartermaine".into(),
+            mrn: patient_id.into(),
+        })
+    }
+
+    #[patient_cache(key = "patient:{patient_id}:emergency", ttl = "5m", emergency = true, patient = "patient_id", compliance = "restricted", cache = self.cache)]
+    async fn emergency(&self, patient_id: &str) -> Result<Chart, String> {
+        LOADS.fetch_add(1, SeqCst);
+        Ok(Chart {
+            name: "Zebulon Quartermaine".into(),
+            mrn: patient_id.into(),
+        })
+    }
+
+    /// No literal TTL: the cache's default (1 h) is lowered to the restricted cap.
+    #[patient_cache(key = "patient:{patient_id}:psych", compliance = "restricted", patient = "patient_id", cache = self.cache)]
+    async fn psych_notes(&self, patient_id: &str) -> Result<String, String> {
+        Ok(format!("notes of {patient_id}"))
+    }
+
+    #[invalidate_patient_cache(patterns = ["patient:{patient_id}:*"], patient = "patient_id", cache = self.cache)]
+    async fn update(&self, patient_id: &str) -> Result<(), String> {
+        let _ = patient_id;
+        Ok(())
+    }
+}
+
+fn clinic(server: &RedisServer) -> Clinic {
+    let cache = Cache::builder()
+        .redis(server.url())
+        .prefix("pm")
+        .sealer(Arc::new(
+            Keyring::new([("k1".to_string(), [1; 32])]).unwrap(),
+        ))
+        .id_hasher(Arc::new(HmacIdHasher::new(&[2; 32]).unwrap()))
+        .build()
+        .unwrap();
+    Clinic { cache }
+}
+
+fn keys(server: &RedisServer) -> Vec<String> {
+    redis::cmd("KEYS")
+        .arg("*")
+        .query(&mut server.conn())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn protected_functions_seal_values_and_hash_identifiers() {
+    let server = RedisServer::start();
+    let c = clinic(&server);
+    let before = LOADS.load(SeqCst);
+    assert_eq!(c.chart("MRN-0042", "C-7").await.unwrap().mrn, "MRN-0042");
+    assert_eq!(c.chart("MRN-0042", "C-7").await.unwrap().mrn, "MRN-0042");
+    assert_eq!(LOADS.load(SeqCst) - before, 1, "cached");
+
+    let (p, cl) = (c.cache.hash_id("MRN-0042"), c.cache.hash_id("C-7"));
+    let key = format!("pm:phi:patient:{p}:clinic:{cl}:chart");
+    let all = keys(&server);
+    assert!(all.contains(&key), "{all:?}");
+    let mut conn = server.conn();
+    for k in &all {
+        assert!(!k.contains("MRN") && !k.contains("C-7"), "{k}");
+        let v: Option<Vec<u8>> = redis::cmd("GET").arg(k).query(&mut conn).unwrap();
+        let v = v.unwrap_or_default();
+        assert!(
+            !v.windows(7).any(|w| w == b"Zebulon") && !v.windows(8).any(|w| w == b"MRN-0042"),
+            "{k}"
+        );
+    }
+    let pttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
+    assert!(pttl > 0 && pttl <= 30 * 60 * 1000);
+
+    // The helpers hash the same way: invalidate_patient reaches macro-cached entries.
+    let removed = Healthcare::new(c.cache.clone())
+        .invalidate_patient("MRN-0042", None)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    c.chart("MRN-0042", "C-7").await.unwrap();
+    assert_eq!(LOADS.load(SeqCst) - before, 2);
+}
+
+#[tokio::test]
+async fn invalidate_patient_cache_removes_that_patient_only() {
+    let server = RedisServer::start();
+    let c = clinic(&server);
+    c.chart("MRN-0042", "C-7").await.unwrap();
+    c.chart("MRN-004", "C-7").await.unwrap();
+    c.update("MRN-0042").await.unwrap();
+    let p42 = c.cache.hash_id("MRN-0042");
+    let p4 = c.cache.hash_id("MRN-004");
+    let all = keys(&server);
+    assert!(
+        !all.iter().any(|k| k.contains(&p42) && k.contains(":chart")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter().any(|k| k.contains(&p4) && k.contains(":chart")),
+        "{all:?}"
+    );
+}
+
+#[tokio::test]
+async fn emergency_and_compliance_caps_hold() {
+    let server = RedisServer::start();
+    let c = clinic(&server);
+    c.emergency("MRN-1").await.unwrap();
+    c.psych_notes("MRN-1").await.unwrap();
+    let p = c.cache.hash_id("MRN-1");
+    let mut conn = server.conn();
+    let pttl = |k: String, conn: &mut redis::Connection| -> i64 {
+        redis::cmd("PTTL").arg(k).query(conn).unwrap()
+    };
+    let e = pttl(format!("pm:phi:patient:{p}:emergency"), &mut conn);
+    assert!(e > 0 && e <= 5 * 60 * 1000, "emergency TTL {e}");
+    let n = pttl(format!("pm:phi:patient:{p}:psych"), &mut conn);
+    assert!(
+        n > 0 && n <= 15 * 60 * 1000,
+        "restricted TTL from configuration is clamped: {n}"
+    );
+    let raw: Vec<u8> = redis::cmd("GET")
+        .arg(format!("pm:phi:patient:{p}:emergency"))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(
+        raw[10..18],
+        raw[18..26],
+        "emergency data is fresh until it expires: never stale"
+    );
+}

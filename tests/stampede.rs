@@ -1,0 +1,216 @@
+//! Stampede protection across separate OS processes sharing one `redis-server`.
+//!
+//! The test binary is its own worker: the parent tests start copies of it that run only
+//! `worker` (selected by environment variables), each calling one cold key from 250
+//! concurrent tasks, and report on stdout.
+
+mod support;
+
+use std::io::Read as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cachette::{Cache, LoadOptions};
+use support::RedisServer;
+
+const TASKS: usize = 250;
+const LEASE_TTL: Duration = Duration::from_secs(2);
+const LEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// The worker: does nothing unless started by a parent test.
+#[test]
+fn worker() {
+    let Ok(url) = std::env::var("CACHETTE_WORKER_REDIS") else {
+        return;
+    };
+    let load_ms: u64 = std::env::var("CACHETTE_WORKER_LOAD_MS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let cache = Cache::builder()
+            .redis(url.clone())
+            .prefix("s")
+            .lease_ttl(LEASE_TTL)
+            .lease_wait(LEASE_WAIT)
+            .build()
+            .unwrap();
+        let client = redis::Client::open(url).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("INCR")
+            .arg("ready")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        loop {
+            let go: Option<u8> = redis::cmd("GET")
+                .arg("go")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if go.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let o = LoadOptions::ttl(Duration::from_secs(60));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..TASKS {
+            let (cache, o, mut conn) = (cache.clone(), o.clone(), conn.clone());
+            tasks.spawn(async move {
+                let started = Instant::now();
+                let value = cache
+                    .get_or_load_owned("cold", &o, move || async move {
+                        let run: u64 = redis::cmd("INCR")
+                            .arg("loader_runs")
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap();
+                        let _: () = redis::cmd("SET")
+                            .arg("loading")
+                            .arg(std::process::id())
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap();
+                        tokio::time::sleep(Duration::from_millis(load_ms)).await;
+                        Ok::<String, std::io::Error>(format!("value from load {run}"))
+                    })
+                    .await;
+                (value.unwrap(), started.elapsed())
+            });
+        }
+        let mut values = Vec::new();
+        let mut slowest = Duration::ZERO;
+        while let Some(r) = tasks.join_next().await {
+            let (v, took) = r.unwrap();
+            values.push(v);
+            slowest = slowest.max(took);
+        }
+        values.dedup();
+        println!(
+            "WORKER-RESULT calls={TASKS} values={values:?} slowest_ms={}",
+            slowest.as_millis()
+        );
+    });
+}
+
+fn spawn_worker(server: &RedisServer, load_ms: u64) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["worker", "--exact", "--nocapture", "--test-threads=1"])
+        .env("CACHETTE_WORKER_REDIS", server.url())
+        .env("CACHETTE_WORKER_LOAD_MS", load_ms.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` (a hang is a failure after `limit`), and returns its result line.
+fn result_of(mut child: Child, limit: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            assert!(status.success(), "worker failed: {out}");
+            // libtest may print "test worker ... " on the same line.
+            return out
+                .lines()
+                .find_map(|l| l.find("WORKER-RESULT").map(|at| l[at..].to_owned()))
+                .unwrap_or_else(|| panic!("no result in {out}"));
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("a worker hung for more than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn get<T: redis::FromRedisValue>(server: &RedisServer, key: &str) -> T {
+    redis::cmd("GET")
+        .arg(key)
+        .query(&mut server.conn())
+        .unwrap()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// 4 processes × 250 tasks on one cold key: the loader runs once and all 1000 callers get its
+/// value.
+#[test]
+fn four_processes_one_load() {
+    let server = Arc::new(RedisServer::start());
+    let workers: Vec<Child> = (0..4).map(|_| spawn_worker(&server, 200)).collect();
+    wait_until("all workers are ready", || {
+        get::<Option<u32>>(&server, "ready") == Some(4)
+    });
+    let _: () = redis::cmd("SET")
+        .arg("go")
+        .arg(1)
+        .query(&mut server.conn())
+        .unwrap();
+    for w in workers {
+        let line = result_of(w, Duration::from_secs(60));
+        assert!(line.contains(r#"values=["value from load 1"]"#), "{line}");
+    }
+    assert_eq!(get::<Option<u32>>(&server, "loader_runs"), Some(1));
+}
+
+/// The process holding the lease is killed mid-load: another process loads once the lease
+/// expires, and no caller waits longer than the lease plus the bounded wait plus its load.
+#[test]
+fn a_killed_lease_holder_does_not_hang_the_others() {
+    let server = RedisServer::start();
+    let _: () = redis::cmd("SET")
+        .arg("go")
+        .arg(1)
+        .query(&mut server.conn())
+        .unwrap();
+    let mut holder = spawn_worker(&server, 60_000);
+    wait_until("the holder loads", || {
+        get::<Option<u32>>(&server, "loading") == Some(holder.id())
+    });
+    let waiters: Vec<Child> = (0..2).map(|_| spawn_worker(&server, 200)).collect();
+    wait_until("the waiters are ready", || {
+        get::<Option<u32>>(&server, "ready") == Some(3)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+
+    let bound = LEASE_TTL + LEASE_WAIT + Duration::from_secs(3);
+    for w in waiters {
+        let line = result_of(w, Duration::from_secs(60));
+        assert!(
+            line.contains(r#"values=["value from load 2"]"#),
+            "one reload after the holder died: {line}"
+        );
+        let slowest: u64 = line.rsplit("slowest_ms=").next().unwrap().parse().unwrap();
+        assert!(
+            Duration::from_millis(slowest) < bound,
+            "a caller waited {slowest} ms: {line}"
+        );
+    }
+    assert_eq!(get::<Option<u32>>(&server, "loader_runs"), Some(2));
+}

@@ -1,0 +1,8 @@
+//! Helpers shared by the integration tests; include with `mod support;`.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+pub mod caches;
+pub mod redis_server;
+
+pub use self::redis_server::RedisServer;

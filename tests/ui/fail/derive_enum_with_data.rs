@@ -1,0 +1,9 @@
+use cachette::KeyPart;
+
+#[derive(KeyPart)]
+enum Lookup {
+    ById(u64),
+    ByName(String),
+}
+
+fn main() {}

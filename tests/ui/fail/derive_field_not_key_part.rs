@@ -1,0 +1,8 @@
+use cachette::KeyPart;
+
+struct Raw;
+
+#[derive(KeyPart)]
+struct Id(Raw);
+
+fn main() {}

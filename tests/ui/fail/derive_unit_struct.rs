@@ -1,0 +1,6 @@
+use cachette::KeyPart;
+
+#[derive(KeyPart)]
+struct Marker;
+
+fn main() {}

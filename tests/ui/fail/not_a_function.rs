@@ -1,0 +1,6 @@
+use cachette::cached;
+
+#[cached(key = "user")]
+struct User;
+
+fn main() {}

@@ -1,0 +1,12 @@
+use cachette::cached;
+
+struct NotSerde {
+    id: u64,
+}
+
+#[cached(key = "user:{id}")]
+async fn get_user(id: u64) -> Result<NotSerde, std::io::Error> {
+    Ok(NotSerde { id })
+}
+
+fn main() {}
