@@ -232,6 +232,11 @@ impl Cache {
         let out = fut.await;
         self.count_load(bg.spec);
         let ok = !out.is_failure();
+        // Counted before the write, so that whoever sees the new value sees the count too.
+        self.inner.stats.refresh(ok);
+        if let Some(s) = bg.spec {
+            s.stats.refresh(ok);
+        }
         let times = (started_ms, started.elapsed());
         let prepared = out.cached_value(bg.policy.cache_none).and_then(|value| {
             self.prepare_entry(
@@ -256,10 +261,6 @@ impl Cache {
         }
         if let Some(leader) = bg.leader {
             leader.publish(shared);
-        }
-        self.inner.stats.refresh(ok);
-        if let Some(s) = bg.spec {
-            s.stats.refresh(ok);
         }
         if !ok {
             tracing::warn!(
