@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
 use cachette::{Cache, LoadOptions};
-use support::caches::{memory, redis};
+use support::caches::{cluster, memory, redis};
 
 on_both!(
     stale_values_are_served_at_once_and_refreshed_once,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cachette::{Cache, cache_put, cached, invalidate};
 use serde::{Deserialize, Serialize};
-use support::caches::{memory, redis};
+use support::caches::{cluster, memory, redis};
 
 on_both!(
     invalidate_by_key_then_loads_again,

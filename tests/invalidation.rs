@@ -1,4 +1,5 @@
-//! Invalidation through the runtime API, on the memory store and on a real `redis-server`:
+//! Invalidation through the runtime API, on the memory store, a real `redis-server` and a
+//! Redis Cluster:
 //! keys, tags, patterns, `clear`, events, and no resurrection by loads in flight.
 
 mod support;
@@ -8,18 +9,20 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
 use cachette::{Cache, CacheError, Invalidation, LoadOptions, escape};
-use support::RedisServer;
+use support::{RedisCluster, RedisServer};
 use tokio::sync::oneshot;
 
 struct Fixture {
     cache: Cache,
     server: Option<RedisServer>,
+    _cluster: Option<RedisCluster>,
 }
 
 fn memory() -> Fixture {
     Fixture {
         cache: Cache::builder().prefix("t").build().unwrap(),
         server: None,
+        _cluster: None,
     }
 }
 
@@ -33,6 +36,23 @@ fn redis() -> Fixture {
     Fixture {
         cache,
         server: Some(server),
+        _cluster: None,
+    }
+}
+
+/// A Redis Cluster of three masters; what only a cluster needs checking is in
+/// `tests/cluster.rs`.
+fn cluster() -> Fixture {
+    let cluster = RedisCluster::start(3, 0);
+    let cache = Cache::builder()
+        .redis_cluster(cluster.urls())
+        .prefix("t")
+        .build()
+        .unwrap();
+    Fixture {
+        cache,
+        server: None,
+        _cluster: Some(cluster),
     }
 }
 
@@ -43,6 +63,9 @@ macro_rules! on_both {
         }
         mod redis_server {
             $( #[tokio::test] async fn $name() { super::$name(super::redis()).await; } )*
+        }
+        mod redis_cluster {
+            $( #[tokio::test] async fn $name() { super::$name(super::cluster()).await; } )*
         }
     };
 }
@@ -428,5 +451,9 @@ mod follower_checks {
     #[tokio::test]
     async fn redis_server() {
         super::a_follower_does_not_take_a_load_older_than_its_invalidation(super::redis()).await;
+    }
+    #[tokio::test]
+    async fn redis_cluster() {
+        super::a_follower_does_not_take_a_load_older_than_its_invalidation(super::cluster()).await;
     }
 }

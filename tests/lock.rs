@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use cachette::{Cache, LockError};
-use support::caches::{memory, redis};
+use support::caches::{cluster, memory, redis};
 
 on_both!(
     a_held_lock_excludes_others_until_released,

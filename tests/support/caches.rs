@@ -1,9 +1,9 @@
-//! The two caches most behavioural tests run against: in process, and on a `redis-server`
-//! of their own (kept alive by the returned handle).
+//! The caches most behavioural tests run against: in process, on a `redis-server` of their
+//! own, and on a Redis Cluster of their own (servers kept alive by the returned handle).
 
 use cachette::Cache;
 
-use super::RedisServer;
+use super::{RedisCluster, RedisServer};
 
 /// An in-process cache with the prefix `t`.
 pub fn memory() -> (Cache, Option<RedisServer>) {
@@ -21,8 +21,20 @@ pub fn redis() -> (Cache, Option<RedisServer>) {
     (cache, Some(server))
 }
 
-/// Runs each named `async fn(Cache)` as two tests, `memory::name` and `redis_server::name`.
-/// Needs `memory` and `redis` from this module in scope at the crate root.
+/// A cache with the prefix `t` on a fresh Redis Cluster of three masters.
+pub fn cluster() -> (Cache, Option<RedisCluster>) {
+    let cluster = RedisCluster::start(3, 0);
+    let cache = Cache::builder()
+        .redis_cluster(cluster.urls())
+        .prefix("t")
+        .build()
+        .unwrap();
+    (cache, Some(cluster))
+}
+
+/// Runs each named `async fn(Cache)` as three tests, `memory::name`, `redis_server::name` and
+/// `redis_cluster::name`. Needs `memory`, `redis` and `cluster` from this module in scope at
+/// the crate root.
 #[macro_export]
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -33,6 +45,10 @@ macro_rules! on_both {
         mod redis_server {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                async fn $name() { let (c, _s) = super::redis(); super::$name(c).await; } )*
+        }
+        mod redis_cluster {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { let (c, _s) = super::cluster(); super::$name(c).await; } )*
         }
     };
 }

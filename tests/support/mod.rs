@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod caches;
+pub mod redis_cluster;
 pub mod redis_server;
 
+pub use self::redis_cluster::RedisCluster;
 pub use self::redis_server::RedisServer;

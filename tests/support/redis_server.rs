@@ -30,6 +30,8 @@ const INSTALL_HINT: &str = "`redis-server` was not found on PATH; the integratio
 pub struct RedisServer {
     port: u16,
     dir: PathBuf,
+    /// Arguments beyond the defaults, kept for restarts.
+    args: Vec<String>,
     /// `None` after [`RedisServer::stop`].
     child: Option<Child>,
 }
@@ -52,17 +54,25 @@ impl RedisServer {
     /// When `redis-server` is not installed (the message says how to install it), or when no
     /// server came up within 10 s.
     pub fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with more `redis-server` arguments (`["--cluster-enabled",
+    /// "yes"]`); a restart passes them again.
+    pub fn start_with(args: &[&str]) -> RedisServer {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let dir = std::env::temp_dir().join(format!("cachette-redis-{}", uuid::Uuid::new_v4()));
         fs::create_dir_all(&dir)
             .unwrap_or_else(|e| panic!("cannot create test directory {}: {e}", dir.display()));
         let mut last = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            match spawn_ready(port, &dir) {
+            match spawn_ready(port, &dir, &args) {
                 Ok(child) => {
                     return RedisServer {
                         port,
                         dir,
+                        args,
                         child: Some(child),
                     };
                 }
@@ -158,7 +168,7 @@ impl RedisServer {
         // The port was ours until the kill; give the kernel a moment if it is still closing.
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            match spawn_ready(self.port, &self.dir) {
+            match spawn_ready(self.port, &self.dir, &self.args) {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -197,7 +207,7 @@ fn free_port() -> u16 {
 }
 
 /// Spawns `redis-server` on `port` and waits until this very process answers.
-fn spawn_ready(port: u16, dir: &Path) -> Result<Child, SpawnError> {
+fn spawn_ready(port: u16, dir: &Path, args: &[String]) -> Result<Child, SpawnError> {
     let log_path = dir.join(format!("redis-{port}.log"));
     let log = File::create(&log_path)
         .map_err(|e| SpawnError::Fatal(format!("cannot create {}: {e}", log_path.display())))?;
@@ -211,6 +221,7 @@ fn spawn_ready(port: u16, dir: &Path) -> Result<Child, SpawnError> {
         .args(["--appendonly", "no"])
         .arg("--dir")
         .arg(dir)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)

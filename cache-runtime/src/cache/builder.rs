@@ -38,6 +38,7 @@ pub const DEFAULT_TOMBSTONE_TTL: Duration = Duration::from_secs(300);
 #[must_use]
 pub struct CacheBuilder {
     redis_url: Option<String>,
+    redis_cluster: Option<Vec<String>>,
     redis: RedisStoreConfig,
     memory: Option<MemoryStore>,
     memory_bytes: u64,
@@ -115,6 +116,7 @@ impl CacheBuilder {
     pub fn new() -> Self {
         CacheBuilder {
             redis_url: None,
+            redis_cluster: None,
             redis: RedisStoreConfig::default(),
             memory: None,
             memory_bytes: DEFAULT_MEMORY_BYTES,
@@ -135,12 +137,39 @@ impl CacheBuilder {
     /// Uses the Redis server at `url` (`redis://[user:password@]host[:port][/db]`).
     pub fn redis(mut self, url: impl Into<String>) -> Self {
         self.redis_url = Some(url.into());
+        self.redis_cluster = None;
+        self
+    }
+
+    /// Uses the Redis Cluster that these nodes belong to (`redis://host:port` URLs of some of
+    /// its masters or replicas, or `rediss://` for TLS; the other nodes are discovered).
+    /// Every feature works on a cluster; see [`RedisStore::open_cluster`].
+    ///
+    /// ```
+    /// let cache = cache_runtime::Cache::builder()
+    ///     .redis_cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+    ///     .prefix("myapp")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
+    pub fn redis_cluster<S: Into<String>>(mut self, nodes: impl IntoIterator<Item = S>) -> Self {
+        self.redis_cluster = Some(nodes.into_iter().map(Into::into).collect());
+        self.redis_url = None;
+        self
+    }
+
+    /// Trusts this CA certificate (PEM) for `rediss://` connections instead of the system's
+    /// roots: for servers whose certificate an internal CA signed. Needs the `tls` feature.
+    pub fn redis_tls_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.redis.tls_ca = Some(pem.into());
         self
     }
 
     /// Uses this in-process store (and no Redis).
     pub fn memory_store(mut self, store: MemoryStore) -> Self {
         self.redis_url = None;
+        self.redis_cluster = None;
         self.memory = Some(store);
         self
     }
@@ -313,10 +342,13 @@ impl CacheBuilder {
             });
         }
         self.phi.check()?;
-        let store = match (&self.redis_url, &self.memory) {
-            (Some(url), _) => AnyStore::Redis(RedisStore::open(url, self.redis.clone())?),
-            (None, Some(mem)) => AnyStore::Memory(mem.clone()),
-            (None, None) => AnyStore::Memory(MemoryStore::new(self.memory_bytes)),
+        let store = match (&self.redis_url, &self.redis_cluster, &self.memory) {
+            (Some(url), _, _) => AnyStore::Redis(RedisStore::open(url, self.redis.clone())?),
+            (None, Some(nodes), _) => {
+                AnyStore::Redis(RedisStore::open_cluster(nodes, self.redis.clone())?)
+            }
+            (None, None, Some(mem)) => AnyStore::Memory(mem.clone()),
+            (None, None, None) => AnyStore::Memory(MemoryStore::new(self.memory_bytes)),
         };
         crate::registry::report_duplicates();
         Ok(self.finish(store))

@@ -12,6 +12,9 @@ impl CacheBuilder {
     /// |---|---|---|
     /// | `REDIS_URL` | use Redis at this URL | in-process store |
     /// | `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`, `REDIS_DB` | the same, in parts (when `REDIS_URL` is unset) | |
+    /// | `REDIS_CLUSTER_NODES` | use the Redis Cluster of these comma-separated nodes (`host:port` or URLs; `REDIS_PASSWORD` applies to `host:port` ones) | |
+    /// | `REDIS_TLS` | `true`: connect with TLS (`rediss://`) where the URL is built from parts | `false` |
+    /// | `CACHE_REDIS_TLS_CA_FILE` | PEM file of the CA that signs the server certificate | system roots |
     /// | `CACHE_PREFIX` | key prefix | none |
     /// | `CACHE_DEFAULT_TTL` | seconds | 3600 |
     /// | `CACHE_COMPRESSION_THRESHOLD` | bytes; `0` compresses everything | 1024 |
@@ -38,15 +41,45 @@ impl CacheBuilder {
         let get = |name: &'static str| var(name).filter(|v| !v.trim().is_empty());
         let mut b = CacheBuilder::new();
 
+        let scheme = match parse_bool(&get, "REDIS_TLS")? {
+            Some(true) => "rediss",
+            _ => "redis",
+        };
+        let auth = get("REDIS_PASSWORD")
+            .map(|p| format!(":{}@", url_escape(&p)))
+            .unwrap_or_default();
         if let Some(url) = get("REDIS_URL") {
             b = b.redis(url.trim());
+        } else if let Some(nodes) = get("REDIS_CLUSTER_NODES") {
+            let nodes: Vec<String> = nodes
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| match n.contains("://") {
+                    true => n.to_owned(),
+                    false => format!("{scheme}://{auth}{n}"),
+                })
+                .collect();
+            if nodes.is_empty() {
+                return Err(BuildError::InvalidEnv {
+                    name: "REDIS_CLUSTER_NODES",
+                    value: String::new(),
+                    expected: "comma-separated host:port or redis:// URLs",
+                });
+            }
+            b = b.redis_cluster(nodes);
         } else if let Some(host) = get("REDIS_HOST") {
             let port = parse::<u16>(&get, "REDIS_PORT", "a port number")?.unwrap_or(6379);
             let db = parse::<u32>(&get, "REDIS_DB", "a database number")?.unwrap_or(0);
-            let auth = get("REDIS_PASSWORD")
-                .map(|p| format!(":{}@", url_escape(&p)))
-                .unwrap_or_default();
-            b = b.redis(format!("redis://{auth}{}:{port}/{db}", host.trim()));
+            b = b.redis(format!("{scheme}://{auth}{}:{port}/{db}", host.trim()));
+        }
+        if let Some(path) = get("CACHE_REDIS_TLS_CA_FILE") {
+            let pem = std::fs::read(path.trim()).map_err(|e| BuildError::InvalidEnv {
+                name: "CACHE_REDIS_TLS_CA_FILE",
+                value: format!("{path} ({e})"),
+                expected: "the path of a readable PEM file",
+            })?;
+            b = b.redis_tls_ca(pem);
         }
         if let Some(prefix) = get("CACHE_PREFIX") {
             b = b.prefix(prefix);
@@ -218,5 +251,44 @@ mod tests {
         let dbg = format!("{:?}", c.unwrap());
         assert!(dbg.contains("redis://:***@10.0.0.1:6380/0"), "{dbg}");
         assert!(env(&[("REDIS_HOST", "h"), ("REDIS_PORT", "x")]).is_err());
+    }
+
+    #[test]
+    fn reads_cluster_nodes() {
+        let c = env(&[
+            ("REDIS_CLUSTER_NODES", "10.0.0.1:7000, 10.0.0.2:7001,"),
+            ("REDIS_PASSWORD", "secret"),
+        ])
+        .unwrap();
+        let dbg = format!("{c:?}");
+        assert!(
+            dbg.contains("cluster redis://:***@10.0.0.1:7000,redis://:***@10.0.0.2:7001"),
+            "{dbg}"
+        );
+        assert!(!dbg.contains("secret"), "{dbg}");
+        // Nodes of one cluster share their credentials; a mix is refused, naming the cause.
+        let err = env(&[(
+            "REDIS_CLUSTER_NODES",
+            "redis://:a@10.0.0.1:7000,redis://:b@10.0.0.2:7000",
+        )])
+        .unwrap_err();
+        assert!(err.to_string().contains("different password"), "{err}");
+        let err = env(&[("REDIS_CLUSTER_NODES", " , ")]).unwrap_err();
+        assert!(err.to_string().contains("REDIS_CLUSTER_NODES"), "{err}");
+    }
+
+    #[test]
+    fn tls_settings_are_checked() {
+        let err = env(&[("CACHE_REDIS_TLS_CA_FILE", "/nonexistent/ca.pem")]).unwrap_err();
+        assert!(err.to_string().contains("CACHE_REDIS_TLS_CA_FILE"), "{err}");
+        let dbg = format!(
+            "{:?}",
+            env(&[("REDIS_HOST", "h"), ("REDIS_TLS", "true")]).map(|c| format!("{c:?}"))
+        );
+        if cfg!(feature = "tls") {
+            assert!(dbg.contains("rediss://h:6379/0"), "{dbg}");
+        } else {
+            assert!(dbg.contains("needs the `tls` feature"), "{dbg}");
+        }
     }
 }

@@ -1,86 +1,29 @@
-//! Redis through redis-rs' `ConnectionManager`: one multiplexed connection, reconnected by
-//! the manager when it breaks, with explicit connection and response timeouts.
+//! Redis, one server or a Redis Cluster: one multiplexed connection (per node), reconnected
+//! when it breaks, every command bounded by a timeout and passed through a circuit breaker.
+
+mod cluster;
+mod connection;
+mod scripts;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use futures_util::future::try_join_all;
 
+use self::connection::{Conn, Target};
+use self::scripts::{DELETE_IF_EQUALS, LOCK_FENCED, TOMBSTONES, WRITE_IF};
 use super::breaker::Breaker;
 use super::{FINGERPRINT_LEN, Store};
 use crate::entry;
 use crate::error::{BuildError, StoreError};
 
-/// Writes ARGV[3] under KEYS[1] for ARGV[4] ms if the key still holds what the caller read:
-/// nothing (ARGV[2] = -1), or a value of length ARGV[2] starting with ARGV[1]; with ARGV[5] =
-/// 1, also over another value, but never over a tombstone the caller did not see.
-static WRITE_IF: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local cur = redis.call('GET', KEYS[1])
-local same
-if cur then
-  same = tonumber(ARGV[2]) == #cur and string.sub(cur, 1, #ARGV[1]) == ARGV[1]
-else
-  same = ARGV[2] == '-1'
-end
-if not same then
-  -- ARGV[5] = 1: refuse only a tombstone written since (a write-through replaces values).
-  if ARGV[5] ~= '1' or (cur and #cur == 17 and string.byte(cur, 1) == 254) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-return 1
-",
-    )
-});
-
-/// Replaces KEYS[i] by the tombstone ARGV[i] for ARGV[#KEYS + 1] ms; returns how many held an
-/// entry (entries are at least 32 bytes, tombstones 17).
-static TOMBSTONES: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local held = 0
-local ttl = ARGV[#KEYS + 1]
-for i, key in ipairs(KEYS) do
-  local len = redis.call('STRLEN', key)
-  if len > 17 then held = held + 1 end
-  redis.call('SET', key, ARGV[i], 'PX', ttl)
-end
-return held
-",
-    )
-});
-
-/// Deletes KEYS[1] if it holds ARGV[1].
-static DELETE_IF_EQUALS: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-",
-    )
-});
-
-/// Takes the lock KEYS[1] with token ARGV[1] for ARGV[2] ms if free, then returns INCR of the
-/// fencing counter KEYS[2] (same hash slot: both keys carry the lock name as a hash tag).
-static LOCK_FENCED: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
-end
-return false
-",
-    )
-});
-
 /// Keys asked for per SCAN step, and deleted per UNLINK: small enough that neither blocks the
 /// server for long, large enough that a million keys take a few thousand round trips.
 const SCAN_COUNT: usize = 1000;
 
-/// Timeouts and reconnection of a [`RedisStore`].
-#[derive(Debug, Clone)]
+/// Timeouts, reconnection and TLS trust of a [`RedisStore`].
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct RedisStoreConfig {
     /// How long one command may take before it fails (`CACHE_COMMAND_TIMEOUT`, ms). Default
@@ -96,6 +39,21 @@ pub struct RedisStoreConfig {
     /// (`CACHE_CIRCUIT_BREAKER_TIMEOUT`, ms). Default 2 s: a recovered Redis is used again
     /// within about that.
     pub breaker_cool_down: Duration,
+    /// The CA certificate (PEM) that signs the server's certificate, for `rediss://` URLs
+    /// (`CACHE_REDIS_TLS_CA_FILE`). `None`: the system's trusted roots.
+    pub tls_ca: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RedisStoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStoreConfig")
+            .field("response_timeout", &self.response_timeout)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("breaker_threshold", &self.breaker_threshold)
+            .field("breaker_cool_down", &self.breaker_cool_down)
+            .field("tls_ca", &self.tls_ca.as_ref().map(|pem| pem.len()))
+            .finish()
+    }
 }
 
 impl Default for RedisStoreConfig {
@@ -105,11 +63,12 @@ impl Default for RedisStoreConfig {
             connection_timeout: Duration::from_secs(1),
             breaker_threshold: 5,
             breaker_cool_down: Duration::from_secs(2),
+            tls_ca: None,
         }
     }
 }
 
-/// A store on one Redis server.
+/// A store on one Redis server or on a Redis Cluster.
 ///
 /// Building it parses the URL but does not connect: the connection is made on first use (inside
 /// the caller's Tokio runtime), so a cache can be built in a `static` or before the runtime
@@ -120,13 +79,13 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    client: redis::Client,
+    target: Target,
     breaker: Breaker,
     config: RedisStoreConfig,
     /// The connection, made on first use and dropped when the breaker opens, so that a peer
     /// that vanished without closing the socket (or a runtime that was shut down) does not keep
     /// a dead connection forever: the next probe connects afresh.
-    conn: RwLock<Option<ConnectionManager>>,
+    conn: RwLock<Option<Conn>>,
     display: String,
 }
 
@@ -159,24 +118,55 @@ pub(crate) fn redact(url: &str) -> String {
 }
 
 impl RedisStore {
-    /// Parses `url` (`redis://[user:password@]host[:port][/db]`); connects on first use.
+    /// Parses `url` (`redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS with
+    /// the `tls` feature); connects on first use.
     pub fn open(url: &str, config: RedisStoreConfig) -> Result<Self, BuildError> {
-        let client = redis::Client::open(url).map_err(|e| BuildError::InvalidRedisUrl {
-            url: redact(url),
-            reason: e.to_string(),
-        })?;
-        Ok(RedisStore {
+        let target = Target::single(url, &config)?;
+        Ok(Self::with_target(target, redact(url), config))
+    }
+
+    /// A store on the Redis Cluster that `nodes` (URLs of some of its nodes, all `redis://` or
+    /// all `rediss://`) belong to; the other nodes are discovered. Connects on first use.
+    ///
+    /// Every operation works on a cluster: multi-key writes are split by hash slot, pattern
+    /// invalidation scans every master. Reads go to masters only: a replica may lag behind an
+    /// invalidation, and serving what was invalidated is what this cache must never do.
+    pub fn open_cluster<S: AsRef<str>>(
+        nodes: &[S],
+        config: RedisStoreConfig,
+    ) -> Result<Self, BuildError> {
+        let nodes: Vec<String> = nodes.iter().map(|n| n.as_ref().trim().to_owned()).collect();
+        let target = Target::cluster(&nodes, &config)?;
+        let shown = nodes
+            .iter()
+            .map(|n| redact(n))
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Self::with_target(
+            target,
+            format!("cluster {shown}"),
+            config,
+        ))
+    }
+
+    fn with_target(target: Target, display: String, config: RedisStoreConfig) -> Self {
+        RedisStore {
             inner: Arc::new(Inner {
-                client,
+                target,
                 breaker: Breaker::new(config.breaker_threshold, config.breaker_cool_down),
                 config,
                 conn: RwLock::new(None),
-                display: redact(url),
+                display,
             }),
-        })
+        }
     }
 
-    fn conn(&self) -> Result<ConnectionManager, StoreError> {
+    /// Whether this store is on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner.target, Target::Cluster(_))
+    }
+
+    fn conn(&self) -> Result<Conn, StoreError> {
         if let Some(conn) = &*self.inner.conn.read().unwrap_or_else(|e| e.into_inner()) {
             return Ok(conn.clone());
         }
@@ -184,14 +174,7 @@ impl RedisStore {
         if let Some(conn) = &*slot {
             return Ok(conn.clone());
         }
-        // Commands are bounded by `bounded` (which also covers reconnection waits); a second
-        // timer per command in the manager would only add cost.
-        let cfg = ConnectionManagerConfig::new()
-            .set_response_timeout(None)
-            .set_connection_timeout(Some(self.inner.config.connection_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(self.inner.client.clone(), cfg)?;
+        let conn = self.inner.target.connect_lazily(&self.inner.config)?;
         *slot = Some(conn.clone());
         Ok(conn)
     }
@@ -324,17 +307,24 @@ impl Store for RedisStore {
         if items.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        for (key, value, ttl) in &items {
+        let set = |pipe: &mut redis::Pipeline, (key, value, ttl): &(String, Bytes, Duration)| {
             pipe.cmd("SET")
                 .arg(key)
                 .arg(value.as_ref())
                 .arg("PX")
                 .arg(px(*ttl))
                 .ignore();
-        }
-        let mut conn = self.conn()?;
-        self.bounded(pipe.query_async::<()>(&mut conn)).await?;
+        };
+        let keys: Vec<&str> = items.iter().map(|(k, _, _)| k.as_str()).collect();
+        let groups = self.groups(&keys);
+        try_join_all(groups.iter().map(|group| {
+            let mut pipe = redis::pipe();
+            for &i in group {
+                set(&mut pipe, &items[i]);
+            }
+            self.pipeline::<()>(pipe)
+        }))
+        .await?;
         Ok(())
     }
 
@@ -374,53 +364,54 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return Ok(0);
         }
-        let mut inv = TOMBSTONES.prepare_invoke();
-        for key in keys {
-            inv.key(key);
-        }
-        for _ in keys {
-            inv.arg(entry::tombstone());
-        }
-        inv.arg(px(ttl));
-        let mut conn = self.conn()?;
-        self.bounded(inv.invoke_async(&mut conn)).await
+        let held = try_join_all(self.groups(keys).iter().map(|group| async move {
+            let mut inv = TOMBSTONES.prepare_invoke();
+            for &i in group {
+                inv.key(&keys[i]);
+            }
+            for _ in group {
+                inv.arg(entry::tombstone());
+            }
+            inv.arg(px(ttl));
+            let mut conn = self.conn()?;
+            self.bounded(inv.invoke_async::<u64>(&mut conn)).await
+        }))
+        .await?;
+        Ok(held.into_iter().sum())
     }
 
     async fn bump_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
         if tag_keys.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        for key in tag_keys {
-            pipe.cmd("SET")
-                .arg(key)
-                .arg(&crate::random::token8()[..])
-                .arg("PX")
-                .arg(px(ttl))
-                .ignore();
-        }
-        let mut conn = self.conn()?;
-        self.bounded(pipe.query_async::<()>(&mut conn)).await?;
+        try_join_all(self.groups(tag_keys).iter().map(|group| {
+            let mut pipe = redis::pipe();
+            for &i in group {
+                pipe.cmd("SET")
+                    .arg(&tag_keys[i])
+                    .arg(&crate::random::token8()[..])
+                    .arg("PX")
+                    .arg(px(ttl))
+                    .ignore();
+            }
+            self.pipeline::<()>(pipe)
+        }))
+        .await?;
         Ok(())
     }
 
     async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
         let mut conn = self.conn()?;
-        let mut cursor = 0;
+        let Conn::Cluster(cluster) = &mut conn else {
+            return self.delete_scanned(&mut conn, None, pattern).await;
+        };
+        // Every master holds its own part of the keyspace and its own cursor.
+        let masters = self.bounded(cluster::masters(cluster)).await?;
         let mut removed = 0;
-        loop {
-            let (next, keys) = self.scan_batch(&mut conn, cursor, pattern).await?;
-            if !keys.is_empty() {
-                let n: u64 = self
-                    .bounded(redis::cmd("UNLINK").arg(&keys).query_async(&mut conn))
-                    .await?;
-                removed += n;
-            }
-            if next == 0 {
-                return Ok(removed);
-            }
-            cursor = next;
+        for node in &masters {
+            removed += self.delete_scanned(&mut conn, Some(node), pattern).await?;
         }
+        Ok(removed)
     }
 
     async fn set_nx(&self, key: &str, token: &[u8], ttl: Duration) -> Result<bool, StoreError> {
@@ -453,23 +444,63 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
-    async fn scan_batch(
-        &self,
-        conn: &mut ConnectionManager,
-        cursor: u64,
-        pattern: &str,
-    ) -> Result<(u64, Vec<String>), StoreError> {
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(SCAN_COUNT);
-        self.bounded(cmd.query_async(conn)).await
+    /// The positions of `keys` grouped so that each group may go in one script or pipeline:
+    /// by hash slot on a cluster, all together on one server.
+    fn groups<K: AsRef<[u8]>>(&self, keys: &[K]) -> Vec<Vec<usize>> {
+        if self.is_cluster() {
+            cluster::by_slot(keys)
+        } else {
+            vec![(0..keys.len()).collect()]
+        }
     }
-}
 
-impl RedisStore {
+    /// Sends `pipe` (whose commands share one slot on a cluster) in one round trip.
+    async fn pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipe: redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        self.bounded(pipe.query_async(&mut conn)).await
+    }
+
+    /// SCANs the keyspace of one server (or of `node`, a cluster master) for `pattern` and
+    /// UNLINKs what it finds, batch by batch; returns how many keys went.
+    async fn delete_scanned(
+        &self,
+        conn: &mut Conn,
+        node: Option<&cluster::Node>,
+        pattern: &str,
+    ) -> Result<u64, StoreError> {
+        let mut cursor = 0u64;
+        let mut removed = 0;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
+            let (next, keys): (u64, Vec<String>) = match (node, &mut *conn) {
+                (Some(node), Conn::Cluster(c)) => {
+                    let value = self.bounded(c.route_command(cmd, node.route())).await?;
+                    redis::from_redis_value(value).map_err(redis::RedisError::from)?
+                }
+                _ => self.bounded(cmd.query_async(conn)).await?,
+            };
+            if !keys.is_empty() {
+                // On a cluster, UNLINK of keys in several slots is split by the client.
+                let n: u64 = self
+                    .bounded(redis::cmd("UNLINK").arg(&keys).query_async(conn))
+                    .await?;
+                removed += n;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+
     pub(crate) async fn read_tagged_impl(
         &self,
         key: &str,
@@ -478,15 +509,27 @@ impl RedisStore {
         if tag_keys.is_empty() {
             return Ok((Store::get(self, key).await?, Vec::new()));
         }
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(key).cmd("MGET").arg(tag_keys);
-        let mut conn = self.conn()?;
-        let first = self.bounded(pipe.query_async(&mut conn)).await;
-        let (entry, tags): (Option<Vec<u8>>, Vec<Option<Vec<u8>>>) = match first {
-            Err(StoreError::Redis(e)) if e.is_connection_dropped() => {
-                self.bounded(pipe.query_async(&mut conn)).await?
+        let (entry, tags): (Option<Vec<u8>>, Vec<Option<Vec<u8>>>) = if self.is_cluster() {
+            // The entry and its tags' versions live in different slots: two commands sent
+            // together, still one round trip of waiting.
+            let mut get = redis::cmd("GET");
+            get.arg(key);
+            let mut mget = redis::cmd("MGET");
+            mget.arg(tag_keys);
+            let (entry, tags) = tokio::join!(self.query(&get), self.query(&mget));
+            (entry?, tags?)
+        } else {
+            let mut pipe = redis::pipe();
+            pipe.cmd("GET").arg(key).cmd("MGET").arg(tag_keys);
+            let mut conn = self.conn()?;
+            let first = self.bounded(pipe.query_async(&mut conn)).await;
+            match first {
+                // A read is safe to send again after the manager reconnected.
+                Err(StoreError::Redis(e)) if e.is_connection_dropped() => {
+                    self.bounded(pipe.query_async(&mut conn)).await?
+                }
+                other => other?,
             }
-            other => other?,
         };
         Ok((
             entry.map(Bytes::from),

@@ -1,0 +1,191 @@
+//! What a [`RedisStore`](super::RedisStore) connects to, and the connection it sends commands
+//! on: one server through redis-rs' `ConnectionManager`, or a Redis Cluster through
+//! `cluster_async::ClusterConnection`, both behind one [`Conn`] so that every command is written
+//! once.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+use super::{RedisStoreConfig, redact};
+use crate::error::BuildError;
+
+/// A parsed, not yet connected, Redis deployment.
+// One per store, built once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Target {
+    /// One server (`redis://` or `rediss://`).
+    Single(redis::Client),
+    /// A Redis Cluster, reached through any of its nodes.
+    Cluster(ClusterClient),
+}
+
+/// A live connection; cheap to clone (both kinds multiplex one socket per node).
+#[derive(Clone)]
+pub(super) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Target {
+    /// Parses one server's URL.
+    pub(super) fn single(url: &str, config: &RedisStoreConfig) -> Result<Target, BuildError> {
+        let invalid = |reason: String| BuildError::InvalidRedisUrl {
+            url: redact(url),
+            reason,
+        };
+        tls::check(url, config).map_err(invalid)?;
+        let info = redis::IntoConnectionInfo::into_connection_info(url)
+            .map_err(|e| invalid(e.to_string()))?;
+        tls::install_provider();
+        #[cfg(feature = "tls")]
+        let client = match tls::certificates(config, is_tls(url)) {
+            Some(certs) => redis::Client::build_with_tls(info, certs),
+            None => redis::Client::open(info),
+        };
+        #[cfg(not(feature = "tls"))]
+        let client = redis::Client::open(info);
+        let client = client.map_err(|e| invalid(e.to_string()))?;
+        Ok(Target::Single(client))
+    }
+
+    /// Parses the URLs of some nodes of a cluster (the client discovers the others).
+    pub(super) fn cluster(
+        nodes: &[String],
+        config: &RedisStoreConfig,
+    ) -> Result<Target, BuildError> {
+        let shown = nodes
+            .iter()
+            .map(|n| redact(n))
+            .collect::<Vec<_>>()
+            .join(",");
+        let invalid = |reason: String| BuildError::InvalidRedisUrl {
+            url: shown.clone(),
+            reason,
+        };
+        if nodes.is_empty() {
+            return Err(invalid("a cluster needs at least one node URL".into()));
+        }
+        for node in nodes {
+            tls::check(node, config).map_err(invalid)?;
+        }
+        tls::install_provider();
+        #[allow(unused_mut)]
+        let mut builder = ClusterClient::builder(nodes.iter().map(String::as_str))
+            .connection_timeout(config.connection_timeout)
+            // MOVED/ASK redirections and failovers are retried inside the client, each try
+            // bounded by the command timeout; the store bounds the whole command as well.
+            .response_timeout(config.response_timeout)
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(100);
+        #[cfg(feature = "tls")]
+        if let Some(certs) = tls::certificates(config, nodes.iter().all(|n| is_tls(n))) {
+            builder = builder.certs(certs);
+        }
+        let client = builder.build().map_err(|e| invalid(e.to_string()))?;
+        Ok(Target::Cluster(client))
+    }
+
+    /// A connection that connects on first use (inside the caller's runtime) and reconnects by
+    /// itself after the connection breaks.
+    pub(super) fn connect_lazily(&self, config: &RedisStoreConfig) -> redis::RedisResult<Conn> {
+        match self {
+            Target::Single(client) => {
+                // Commands are bounded by the store (which also covers reconnection waits); a
+                // second timer per command in the manager would only add cost.
+                let cfg = ConnectionManagerConfig::new()
+                    .set_response_timeout(None)
+                    .set_connection_timeout(Some(config.connection_timeout))
+                    .set_number_of_retries(2)
+                    .set_max_delay(Duration::from_secs(2));
+                Ok(Conn::Single(ConnectionManager::new_lazy_with_config(
+                    client.clone(),
+                    cfg,
+                )?))
+            }
+            Target::Cluster(client) => {
+                let cfg = ClusterConfig::new()
+                    .set_connection_timeout(config.connection_timeout)
+                    .set_response_timeout(config.response_timeout);
+                Ok(Conn::Cluster(
+                    client.get_pending_async_connection_with_config(cfg),
+                ))
+            }
+        }
+    }
+}
+
+/// Whether `url` asks for TLS.
+fn is_tls(url: &str) -> bool {
+    url.trim_start().starts_with("rediss://")
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// TLS settings, compiled in with the `tls` feature. Without it, a `rediss://` URL is an error
+/// that says which feature to enable, never a silent plain-text connection.
+mod tls {
+    use super::{RedisStoreConfig, is_tls};
+
+    /// Refuses what would not be what the user meant: TLS without the feature, or a CA for a
+    /// plain-text URL (the connection would not be encrypted).
+    pub(super) fn check(url: &str, config: &RedisStoreConfig) -> Result<(), String> {
+        if is_tls(url) && !cfg!(feature = "tls") {
+            return Err("rediss:// (TLS) needs the `tls` feature of cachette".into());
+        }
+        if config.tls_ca.is_some() && !is_tls(url) {
+            return Err("a TLS CA certificate is configured but the URL is not rediss://".into());
+        }
+        Ok(())
+    }
+
+    /// The certificates to trust when TLS is asked for: the configured CA, else the system's
+    /// roots.
+    #[cfg(feature = "tls")]
+    pub(super) fn certificates(
+        config: &RedisStoreConfig,
+        tls: bool,
+    ) -> Option<redis::TlsCertificates> {
+        tls.then(|| redis::TlsCertificates {
+            client_tls: None,
+            root_cert: config.tls_ca.clone(),
+        })
+    }
+
+    /// rustls needs a process-wide crypto provider; this crate brings ring. An application
+    /// that installed its own keeps it.
+    pub(super) fn install_provider() {
+        #[cfg(feature = "tls")]
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}

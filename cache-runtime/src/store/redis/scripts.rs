@@ -1,0 +1,67 @@
+//! The Lua scripts of the Redis store. Each touches only the keys it is given, all in one hash
+//! slot, so they run unchanged on Redis Cluster (multi-key calls are split by slot first).
+
+/// Writes ARGV[3] under KEYS[1] for ARGV[4] ms if the key still holds what the caller read:
+/// nothing (ARGV[2] = -1), or a value of length ARGV[2] starting with ARGV[1]; with ARGV[5] =
+/// 1, also over another value, but never over a tombstone the caller did not see.
+pub(super) static WRITE_IF: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local cur = redis.call('GET', KEYS[1])
+local same
+if cur then
+  same = tonumber(ARGV[2]) == #cur and string.sub(cur, 1, #ARGV[1]) == ARGV[1]
+else
+  same = ARGV[2] == '-1'
+end
+if not same then
+  -- ARGV[5] = 1: refuse only a tombstone written since (a write-through replaces values).
+  if ARGV[5] ~= '1' or (cur and #cur == 17 and string.byte(cur, 1) == 254) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1
+",
+    )
+});
+
+/// Replaces KEYS[i] by the tombstone ARGV[i] for ARGV[#KEYS + 1] ms; returns how many held an
+/// entry (entries are at least 32 bytes, tombstones 17).
+pub(super) static TOMBSTONES: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local held = 0
+local ttl = ARGV[#KEYS + 1]
+for i, key in ipairs(KEYS) do
+  local len = redis.call('STRLEN', key)
+  if len > 17 then held = held + 1 end
+  redis.call('SET', key, ARGV[i], 'PX', ttl)
+end
+return held
+",
+    )
+});
+
+/// Deletes KEYS[1] if it holds ARGV[1].
+pub(super) static DELETE_IF_EQUALS: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| {
+        redis::Script::new(
+            r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+",
+        )
+    });
+
+/// Takes the lock KEYS[1] with token ARGV[1] for ARGV[2] ms if free, then returns INCR of the
+/// fencing counter KEYS[2] (same hash slot: both keys carry the lock name as a hash tag).
+pub(super) static LOCK_FENCED: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| {
+        redis::Script::new(
+            r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('INCR', KEYS[2])
+end
+return false
+",
+        )
+    });
