@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace, on a fresh machine too: installs `redis-server`
-# when it is missing (the integration tests start their own servers on free loopback ports),
+# (and `openssl`, for the TLS tests' certificates) when missing (the integration tests start their own servers on free loopback ports),
 # then formatting, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,6 +33,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update
         apt_install
     fi
+fi
+# The TLS tests make their certificates with the openssl CLI.
+if ! command -v openssl >/dev/null 2>&1; then
+    step "installing openssl (apt-get)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y openssl ||
+        { as_root apt-get update && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y openssl; }
 fi
 step "redis-server: $(command -v redis-server) ($(redis-server --version | head -n 1))"
 
