@@ -214,3 +214,56 @@ fn a_killed_lease_holder_does_not_hang_the_others() {
     }
     assert_eq!(get::<Option<u32>>(&server, "loader_runs"), Some(2));
 }
+
+/// `calls` per command from `INFO commandstats`, for the commands a cache sends.
+fn command_counts(server: &RedisServer) -> std::collections::BTreeMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut server.conn())
+        .unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest.split(',').find_map(|f| f.strip_prefix("calls="))?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .filter(|(name, _)| !matches!(name.as_str(), "info" | "client" | "hello" | "script"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_miss_is_three_round_trips_and_leaves_no_lease() {
+    let server = RedisServer::start();
+    let cache = Cache::builder()
+        .redis(server.url())
+        .prefix("m")
+        .build()
+        .unwrap();
+    let o = LoadOptions::ttl(Duration::from_secs(60));
+    // Warm the connection and the script cache, so that only the miss is counted.
+    cache
+        .get_or_load("warm", &o, || async { Ok::<_, String>(0u32) })
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut server.conn())
+        .unwrap();
+
+    let v = cache
+        .get_or_load("cold", &o, || async { Ok::<_, String>(7u32) })
+        .await;
+    assert_eq!(v, Ok(7));
+    let counts = command_counts(&server);
+    // The read, the lease, and one script that writes the entry and releases the lease
+    // (running GET, SET, GET and DEL inside it).
+    assert_eq!(counts.get("get"), Some(&3), "{counts:?}");
+    assert_eq!(counts.get("set"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("del"), Some(&1), "{counts:?}");
+    let leases: Vec<String> = redis::cmd("KEYS")
+        .arg("m:__cachette:lease:*")
+        .query(&mut server.conn())
+        .unwrap();
+    assert!(leases.is_empty(), "{leases:?}");
+}

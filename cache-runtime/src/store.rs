@@ -64,6 +64,30 @@ pub trait Store: Send + Sync + 'static {
         replace_values: bool,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// [`write_if`](Self::write_if), then the compare-and-delete of a lease
+    /// ([`delete_if_equals`](Self::delete_if_equals) of `lease_key` holding `token`), whatever
+    /// the write did. A networked store does both in one round trip where it can: a miss then
+    /// costs the read, the lease and this.
+    #[allow(clippy::too_many_arguments)]
+    fn write_if_releasing(
+        &self,
+        key: &str,
+        observed: Option<&[u8]>,
+        value: Bytes,
+        ttl: Duration,
+        replace_values: bool,
+        lease_key: &str,
+        token: &[u8],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let wrote = self
+                .write_if(key, observed, value, ttl, replace_values)
+                .await;
+            let _ = self.delete_if_equals(lease_key, token).await;
+            wrote
+        }
+    }
+
     /// Replaces each of `keys` by a fresh tombstone living `ttl`; returns how many held an entry.
     fn write_tombstones(
         &self,
@@ -172,6 +196,19 @@ impl Store for AnyStore {
         replace_values: bool,
     ) -> Result<bool, StoreError> {
         dispatch!(self, s => s.write_if(key, observed, value, ttl, replace_values).await)
+    }
+
+    async fn write_if_releasing(
+        &self,
+        key: &str,
+        observed: Option<&[u8]>,
+        value: Bytes,
+        ttl: Duration,
+        replace_values: bool,
+        lease_key: &str,
+        token: &[u8],
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.write_if_releasing(key, observed, value, ttl, replace_values, lease_key, token).await)
     }
     async fn write_tombstones(&self, keys: &[String], ttl: Duration) -> Result<u64, StoreError> {
         dispatch!(self, s => s.write_tombstones(keys, ttl).await)

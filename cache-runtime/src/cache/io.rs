@@ -43,6 +43,15 @@ pub(super) enum Write<'a> {
     /// Over any value (it is newer: `#[cache_put]`), but not over a tombstone written since
     /// the key read `observed`: an invalidation after the write-through began wins.
     Replace(Option<&'a [u8]>),
+    /// As `IfUnchanged`, and the lease is released with the write (or, when nothing is
+    /// written, on its own): the writer's lease never outlives its write.
+    Leased(Option<&'a [u8]>, &'a Lease),
+}
+
+/// A lease this process holds on a key: its key in the store and its token.
+pub(super) struct Lease {
+    pub key: String,
+    pub token: [u8; 16],
 }
 
 /// Where a found value stands.
@@ -327,9 +336,15 @@ impl Cache {
         policy: &Policy,
         spec: Option<&FnSpec>,
     ) -> Option<Bytes> {
-        let prepared = self.prepare_entry(full_key, value, tags, versions, times, policy, spec)?;
+        let Some(prepared) =
+            self.prepare_entry(full_key, value, tags, versions, times, policy, spec)
+        else {
+            self.release_unwritten(write).await;
+            return None;
+        };
         if policy.priority == crate::refresh::Priority::Low && self.shedding() {
             // A slow store: low-priority writes are the first to go.
+            self.release_unwritten(write).await;
             return Some(prepared.bytes);
         }
         self.store_entry(full_key, &prepared, write, spec).await;
@@ -398,6 +413,13 @@ impl Cache {
         }
     }
 
+    /// Releases the lease of a `Write::Leased` that writes nothing.
+    pub(super) async fn release_unwritten(&self, write: Write<'_>) {
+        if let Write::Leased(_, lease) = write {
+            self.release_lease(lease).await;
+        }
+    }
+
     /// The storing half of [`write_entry`](Self::write_entry).
     pub(super) async fn store_entry(
         &self,
@@ -407,15 +429,32 @@ impl Cache {
         spec: Option<&FnSpec>,
     ) {
         let (bytes, retention) = (prepared.bytes.clone(), prepared.retention);
-        let (observed, replace) = match write {
-            Write::IfUnchanged(observed) => (observed, false),
-            Write::Replace(observed) => (observed, true),
+        let store = &self.inner.store;
+        let stored = match write {
+            Write::IfUnchanged(observed) => {
+                store
+                    .write_if(full_key, observed, bytes, retention, false)
+                    .await
+            }
+            Write::Replace(observed) => {
+                store
+                    .write_if(full_key, observed, bytes, retention, true)
+                    .await
+            }
+            Write::Leased(observed, lease) => {
+                store
+                    .write_if_releasing(
+                        full_key,
+                        observed,
+                        bytes,
+                        retention,
+                        false,
+                        &lease.key,
+                        &lease.token,
+                    )
+                    .await
+            }
         };
-        let stored = self
-            .inner
-            .store
-            .write_if(full_key, observed, bytes, retention, replace)
-            .await;
         let outcome = match stored {
             Ok(true) => "ok",
             Ok(false) => {

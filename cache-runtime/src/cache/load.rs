@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::io::{Looked, State, Write};
+use super::io::{Lease, Looked, State, Write};
 use super::options::Policy;
 use super::{Cache, Outcome, now_ms};
 use crate::entry;
@@ -174,42 +174,40 @@ where
 }
 
 impl Cache {
+    /// `<prefix>__cachette:lease:{<full key>}`: inside the prefix (so `clear()` removes
+    /// it), and with the entry's key as its hash tag, so that on Redis Cluster the lease lives
+    /// in the entry's slot and one script can write the entry and release the lease.
     fn lease_key(&self, full_key: &str) -> String {
-        let unprefixed = full_key
-            .strip_prefix(self.inner.prefix.as_str())
-            .unwrap_or(full_key);
-        let mut k = String::with_capacity(self.inner.prefix.len() + 17 + unprefixed.len());
-        k.push_str(&self.inner.prefix);
-        k.push_str("__cachette:lease:");
-        k.push_str(unprefixed);
+        let prefix = self.inner.prefix.as_str();
+        let mut k = String::with_capacity(prefix.len() + 19 + full_key.len());
+        k.push_str(prefix);
+        k.push_str("__cachette:lease:{");
+        k.push_str(full_key);
+        k.push('}');
         k
     }
 
     /// Takes the lease of `full_key`: `SET NX PX` with a random 128-bit token.
-    async fn try_lease(&self, full_key: &str) -> Option<[u8; 16]> {
+    async fn try_lease(&self, full_key: &str) -> Option<Lease> {
         let mut token = [0u8; 16];
         crate::random::fill(&mut token);
         let ttl = self.inner.freshness.lease_ttl;
-        match self
-            .inner
-            .store
-            .set_nx(&self.lease_key(full_key), &token, ttl)
-            .await
-        {
-            Ok(true) => Some(token),
+        let key = self.lease_key(full_key);
+        match self.inner.store.set_nx(&key, &token, ttl).await {
+            Ok(true) => Some(Lease { key, token }),
             Ok(false) => None,
             // Without the store, nobody else can be told; load here.
-            Err(_) => Some(token),
+            Err(_) => Some(Lease { key, token }),
         }
     }
 
     /// Releases a lease by compare-and-delete: an expired lease taken over by another process
     /// stays theirs.
-    async fn release_lease(&self, full_key: &str, token: [u8; 16]) {
+    pub(super) async fn release_lease(&self, lease: &Lease) {
         let _ = self
             .inner
             .store
-            .delete_if_equals(&self.lease_key(full_key), &token)
+            .delete_if_equals(&lease.key, &lease.token)
             .await;
     }
 
@@ -226,7 +224,7 @@ impl Cache {
         bg: Background,
         started_ms: u64,
         fut: Fut,
-        lease: Option<[u8; 16]>,
+        lease: Option<Lease>,
     ) {
         let started = Instant::now();
         let out = fut.await;
@@ -251,13 +249,16 @@ impl Cache {
         });
         drop(out);
         let mut shared = Shared::Retry;
-        if let Some(prepared) = prepared {
-            let write = Write::IfUnchanged(bg.observed.as_deref());
-            self.store_entry(&bg.key, &prepared, write, bg.spec).await;
-            shared = Shared::Entry(prepared.bytes, Basis::Observed(bg.observed.clone()));
-        }
-        if let Some(token) = lease {
-            self.release_lease(&bg.key, token).await;
+        let write = match &lease {
+            Some(lease) => Write::Leased(bg.observed.as_deref(), lease),
+            None => Write::IfUnchanged(bg.observed.as_deref()),
+        };
+        match prepared {
+            Some(prepared) => {
+                self.store_entry(&bg.key, &prepared, write, bg.spec).await;
+                shared = Shared::Entry(prepared.bytes, Basis::Observed(bg.observed.clone()));
+            }
+            None => self.release_unwritten(write).await,
         }
         if let Some(leader) = bg.leader {
             leader.publish(shared);
@@ -460,7 +461,7 @@ impl Cache {
         call: &Call<'_, S>,
         load: F,
         leader: Leader,
-        lease: Option<[u8; 16]>,
+        lease: Option<Lease>,
         observed: Option<Bytes>,
         versions: Vec<Option<Bytes>>,
         fallback: Option<O::Value>,
@@ -484,8 +485,8 @@ impl Cache {
                     Err(_) => {
                         // Past the timeout with a value to serve: serve it; a detachable load goes
                         // on and fills the cache when it ends.
-                        if let Some(token) = lease {
-                            self.release_lease(call.key, token).await;
+                        if let Some(lease) = &lease {
+                            self.release_lease(lease).await;
                         }
                         match &observed {
                             Some(bytes) => leader.publish(Shared::Entry(
@@ -520,7 +521,10 @@ impl Cache {
                 jitter: 0,
                 ..policy.clone()
             };
-            let write = Write::IfUnchanged(observed.as_deref());
+            let write = match &lease {
+                Some(lease) => Write::Leased(observed.as_deref(), lease),
+                None => Write::IfUnchanged(observed.as_deref()),
+            };
             let times = (now_ms(), load_time);
             match self
                 .write_entry(
@@ -533,9 +537,6 @@ impl Cache {
                 }
                 None => leader.publish(Shared::Retry),
             }
-            if let Some(token) = lease {
-                self.release_lease(call.key, token).await;
-            }
             tracing::warn!(
                 target: "cachette",
                 function = call.spec.map(|s| s.name),
@@ -545,25 +546,28 @@ impl Cache {
         }
 
         let mut shared = Shared::Retry;
-        if let Some(value) = out.cached_value(policy.cache_none) {
-            let write = Write::IfUnchanged(observed.as_deref());
-            let times = (started_ms, load_time);
-            if let Some(bytes) = self
-                .write_entry(
-                    call.key, value, call.tags, &versions, write, times, policy, call.spec,
-                )
-                .await
-            {
-                shared = Shared::Entry(bytes, Basis::Observed(observed.clone()));
+        let write = match &lease {
+            Some(lease) => Write::Leased(observed.as_deref(), lease),
+            None => Write::IfUnchanged(observed.as_deref()),
+        };
+        match out.cached_value(policy.cache_none) {
+            Some(value) => {
+                let times = (started_ms, load_time);
+                if let Some(bytes) = self
+                    .write_entry(
+                        call.key, value, call.tags, &versions, write, times, policy, call.spec,
+                    )
+                    .await
+                {
+                    shared = Shared::Entry(bytes, Basis::Observed(observed.clone()));
+                }
             }
+            None => self.release_unwritten(write).await,
         }
         if matches!(shared, Shared::Retry) {
             if let Some(s) = share {
                 shared = Shared::Outcome((s.to_any)(&out));
             }
-        }
-        if let Some(token) = lease {
-            self.release_lease(call.key, token).await;
         }
         leader.publish(shared);
         out
@@ -622,7 +626,7 @@ impl Cache {
         let Role::Leader(leader) = self.inner.flights.join(call.key) else {
             return None; // this process refreshes it already
         };
-        let token = self.try_lease(call.key).await?;
+        let lease = self.try_lease(call.key).await?;
         let started_ms = now_ms();
         let started = Instant::now();
         let fut = load();
@@ -632,6 +636,8 @@ impl Cache {
         };
         let mut shared = Shared::Retry;
         let mut fresh = None;
+        let write = Write::Leased(observed.as_deref(), &lease);
+        let mut released = false;
         if let Some(out) = out {
             self.count_load(call.spec);
             let ok = !out.is_failure();
@@ -640,7 +646,7 @@ impl Cache {
                 s.stats.refresh(ok);
             }
             if let Some(value) = out.cached_value(call.policy.cache_none) {
-                let write = Write::IfUnchanged(observed.as_deref());
+                released = true;
                 let times = (started_ms, started.elapsed());
                 if let Some(bytes) = self
                     .write_entry(
@@ -662,7 +668,9 @@ impl Cache {
                 fresh = Some(out);
             }
         }
-        self.release_lease(call.key, token).await;
+        if !released {
+            self.release_lease(&lease).await;
+        }
         leader.publish(shared);
         fresh
     }
@@ -671,6 +679,6 @@ impl Cache {
 /// What waiting for another process's load gave.
 enum Waited<T> {
     Value(T, Bytes),
-    Lease([u8; 16]),
+    Lease(Lease),
     GaveUp,
 }

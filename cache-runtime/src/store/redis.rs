@@ -344,20 +344,33 @@ impl Store for RedisStore {
         ttl: Duration,
         replace_values: bool,
     ) -> Result<bool, StoreError> {
-        let (prefix, len): (&[u8], i64) = match observed {
-            Some(seen) => (&seen[..seen.len().min(FINGERPRINT_LEN)], seen.len() as i64),
-            None => (&[], -1),
-        };
-        let mut conn = self.conn()?;
-        let mut inv = WRITE_IF.prepare_invoke();
-        inv.key(key)
-            .arg(prefix)
-            .arg(len)
-            .arg(value.as_ref())
-            .arg(px(ttl))
-            .arg(u8::from(replace_values));
-        let wrote: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
-        Ok(wrote == 1)
+        self.write_if_impl(key, observed, value, ttl, replace_values, None)
+            .await
+    }
+
+    async fn write_if_releasing(
+        &self,
+        key: &str,
+        observed: Option<&[u8]>,
+        value: Bytes,
+        ttl: Duration,
+        replace_values: bool,
+        lease_key: &str,
+        token: &[u8],
+    ) -> Result<bool, StoreError> {
+        // One script touches both keys only when they share a slot (lease keys carry their
+        // entry's key as a hash tag, so they do unless the key has a hash tag of its own).
+        if !self.is_cluster() || cluster::same_slot(key, lease_key) {
+            let release = Some((lease_key, token));
+            return self
+                .write_if_impl(key, observed, value, ttl, replace_values, release)
+                .await;
+        }
+        let wrote = self
+            .write_if_impl(key, observed, value, ttl, replace_values, None)
+            .await;
+        let _ = self.delete_if_equals(lease_key, token).await;
+        wrote
     }
 
     async fn write_tombstones(&self, keys: &[String], ttl: Duration) -> Result<u64, StoreError> {
@@ -444,6 +457,35 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
+    /// The conditional write of [`WRITE_IF`], with the lease to release in the same script.
+    async fn write_if_impl(
+        &self,
+        key: &str,
+        observed: Option<&[u8]>,
+        value: Bytes,
+        ttl: Duration,
+        replace_values: bool,
+        release: Option<(&str, &[u8])>,
+    ) -> Result<bool, StoreError> {
+        let (prefix, len): (&[u8], i64) = match observed {
+            Some(seen) => (&seen[..seen.len().min(FINGERPRINT_LEN)], seen.len() as i64),
+            None => (&[], -1),
+        };
+        let mut inv = WRITE_IF.prepare_invoke();
+        inv.key(key)
+            .arg(prefix)
+            .arg(len)
+            .arg(value.as_ref())
+            .arg(px(ttl))
+            .arg(u8::from(replace_values));
+        if let Some((lease_key, token)) = release {
+            inv.key(lease_key).arg(token);
+        }
+        let mut conn = self.conn()?;
+        let wrote: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(wrote == 1)
+    }
+
     /// The positions of `keys` grouped so that each group may go in one script or pipeline:
     /// by hash slot on a cluster, all together on one server.
     fn groups<K: AsRef<[u8]>>(&self, keys: &[K]) -> Vec<Vec<usize>> {

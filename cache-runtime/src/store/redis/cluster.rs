@@ -28,7 +28,6 @@ pub(super) fn by_slot<K: AsRef<[u8]>>(keys: &[K]) -> Vec<Vec<usize>> {
 }
 
 /// Whether two keys share a hash slot (a script may then touch both).
-#[allow(dead_code)]
 pub(super) fn same_slot(a: &str, b: &str) -> bool {
     Slot::for_key(a) == Slot::for_key(b)
 }

@@ -3,10 +3,14 @@
 
 /// Writes ARGV[3] under KEYS[1] for ARGV[4] ms if the key still holds what the caller read:
 /// nothing (ARGV[2] = -1), or a value of length ARGV[2] starting with ARGV[1]; with ARGV[5] =
-/// 1, also over another value, but never over a tombstone the caller did not see.
+/// 1, also over another value, but never over a tombstone the caller did not see. With a
+/// KEYS[2], then deletes it if it holds ARGV[6] (releases the caller's lease), written or not.
 pub(super) static WRITE_IF: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r"
+local function release()
+  if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[6] then redis.call('DEL', KEYS[2]) end
+end
 local cur = redis.call('GET', KEYS[1])
 local same
 if cur then
@@ -16,9 +20,13 @@ else
 end
 if not same then
   -- ARGV[5] = 1: refuse only a tombstone written since (a write-through replaces values).
-  if ARGV[5] ~= '1' or (cur and #cur == 17 and string.byte(cur, 1) == 254) then return 0 end
+  if ARGV[5] ~= '1' or (cur and #cur == 17 and string.byte(cur, 1) == 254) then
+    release()
+    return 0
+  end
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+release()
 return 1
 ",
     )
