@@ -51,6 +51,16 @@ async fn entries_spread_over_every_master_and_hit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_cluster() {
+    let cluster = RedisCluster::start(3, 0);
+    let cache = cache_on(&cluster, "t");
+    let health = cache.health().await;
+    assert!(health.reachable, "{health:?}");
+    assert!(health.round_trip.is_some(), "{health:?}");
+    assert!(format!("{cache:?}").contains("cluster redis://127.0.0.1:"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_are_split_by_slot() {
     let cluster = RedisCluster::start(3, 0);
     let cache = cache_on(&cluster, "t");
