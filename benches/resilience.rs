@@ -659,7 +659,7 @@ async fn soak(tasks: usize, secs: u64, sample_secs: u64, warmup_secs: u64) {
         "\n### Soak: {tasks} tasks, {secs} s, sample every {sample_secs} s, warm-up {warmup_secs} s\n"
     );
     println!(
-        "| t, s | RSS, MiB | ops/s | hit ratio | p50 | p99 | errors seen by callers | invalidation errors | store errors | Redis used_memory, MiB |"
+        "| t, s | RSS, KiB | ops/s | hit ratio | p50 | p99 | errors seen by callers | invalidation errors | store errors | Redis used_memory, MiB |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut samples = vec![Sample {
@@ -687,9 +687,9 @@ async fn soak(tasks: usize, secs: u64, sample_secs: u64, warmup_secs: u64) {
             redis_bytes: redis_used_memory(&server),
         };
         println!(
-            "| {} | {:.1} | {:.0} | {:.3} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {:.0} | {:.3} | {} | {} | {} | {} | {} | {:.1} |",
             at.as_secs(),
-            sample.rss_kib as f64 / 1024.0,
+            sample.rss_kib,
             (ops - prev_ops) as f64 / (now - prev_at).as_secs_f64(),
             ratio(s.hits - prev_stats.hits, s.misses - prev_stats.misses),
             fmt_d(Hist::quantile(&counts, 0.5)),
@@ -749,7 +749,7 @@ async fn soak(tasks: usize, secs: u64, sample_secs: u64, warmup_secs: u64) {
         .unwrap_or(warm.rss_kib);
     let growth = last_mean - warm.rss_kib as f64;
     let growth_pct = 100.0 * growth / warm.rss_kib as f64;
-    // Least-squares slope of RSS over time after warm-up, in MiB per minute.
+    // Least-squares slope of RSS over time after warm-up, in KiB per minute.
     let n = after.len() as f64;
     let (mx, my) = (
         after.iter().map(|x| x.at.as_secs_f64()).sum::<f64>() / n,
@@ -759,17 +759,17 @@ async fn soak(tasks: usize, secs: u64, sample_secs: u64, warmup_secs: u64) {
         let dx = x.at.as_secs_f64() - mx;
         (sxy + dx * (x.rss_kib as f64 - my), sxx + dx * dx)
     });
-    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 } * 60.0 / 1024.0;
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 } * 60.0;
     let flat = growth <= (2.0 * 1024.0f64).max(0.05 * warm.rss_kib as f64);
     println!(
-        "- RSS after warm-up ({} s): {:.1} MiB; mean of the last {}: {:.1} MiB ({:+.1} MiB, {:+.1} %); peak after warm-up {:.1} MiB; slope {:+.3} MiB/min over {} samples: {}",
+        "- RSS after warm-up ({} s): {} KiB; mean of the last {}: {:.0} KiB ({:+.0} KiB, {:+.1} %); peak after warm-up {} KiB; slope {:+.1} KiB/min over {} samples: {}",
         warm.at.as_secs(),
-        warm.rss_kib as f64 / 1024.0,
+        warm.rss_kib,
         last.len(),
-        last_mean / 1024.0,
-        growth / 1024.0,
+        last_mean,
+        growth,
         growth_pct,
-        peak as f64 / 1024.0,
+        peak,
         slope,
         after.len(),
         if flat { "flat" } else { "NOT flat" },
