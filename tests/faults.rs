@@ -142,6 +142,12 @@ async fn an_invalidation_during_an_outage_is_applied_when_redis_is_back() {
     assert!(cache.invalidate("k").await.is_err(), "not applied yet");
     assert!(cache.invalidate_tag("t").await.is_err());
     assert_eq!(cache.health().await.pending_invalidations, 2);
+    // Calls made while the backlog waits run uncached, and are counted as such.
+    let before = cache.stats().total;
+    assert_eq!(cache.get_or_load("k", &o, load(3)).await.unwrap(), 3);
+    let after = cache.stats().total;
+    assert_eq!(after.misses, before.misses + 1, "{after:?}");
+    assert!(after.errors > before.errors, "{after:?}");
     server.resume();
     // Redis still holds the old entries; they must never be served again.
     let fresh = eventually(Duration::from_secs(5), async || {

@@ -292,8 +292,11 @@ impl Cache {
         if self.inner.disabled || policy.ttl.is_zero() {
             return load().await;
         }
-        // Invalidations from an outage go first; until they are applied nothing is read.
-        if self.flush_pending().await.is_err() {
+        // Invalidations from an outage go first; until they are applied nothing is read. The
+        // call then counts as a failed lookup: an error and a miss, as when the read fails.
+        if let Err(e) = self.flush_pending().await {
+            self.store_error(call.spec, "get", &e);
+            self.record(call.spec, false, None);
             return load().await;
         }
         // A caller goes round at most a few times: a leader that vanished or waited in vain

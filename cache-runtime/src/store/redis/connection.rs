@@ -96,11 +96,14 @@ impl Target {
         match self {
             Target::Single(client) => {
                 // Commands are bounded by the store (which also covers reconnection waits); a
-                // second timer per command in the manager would only add cost.
+                // second timer per command in the manager would only add cost. No connection
+                // retries inside the manager: the breaker paces reconnection, and a retry's
+                // backoff (100 ms and up) against a dead server would only turn a refusal
+                // that takes a millisecond into a full command timeout.
                 let cfg = ConnectionManagerConfig::new()
                     .set_response_timeout(None)
                     .set_connection_timeout(Some(config.connection_timeout))
-                    .set_number_of_retries(2)
+                    .set_number_of_retries(0)
                     .set_max_delay(Duration::from_secs(2));
                 Ok(Conn::Single(ConnectionManager::new_lazy_with_config(
                     client.clone(),
