@@ -1,4 +1,5 @@
-//! `#[cached]` end to end, each behaviour on the memory store and on a real `redis-server`.
+//! `#[cached]` end to end, each behaviour on the memory store, on a real `redis-server` and on
+//! a Redis Cluster of three masters with a replica each.
 
 mod support;
 
@@ -7,12 +8,13 @@ use std::time::Duration;
 
 use cachette::{Cache, cached};
 use serde::{Deserialize, Serialize};
-use support::RedisServer;
+use support::{RedisCluster, RedisServer};
 
-/// A cache under test, and the server behind it when it is Redis.
+/// A cache under test, and the server (or cluster) behind it when it is Redis.
 struct Fixture {
     cache: Cache,
     server: Option<RedisServer>,
+    cluster: Option<RedisCluster>,
 }
 
 impl Fixture {
@@ -20,6 +22,7 @@ impl Fixture {
         Fixture {
             cache: Cache::builder().prefix("t").build().unwrap(),
             server: None,
+            cluster: None,
         }
     }
 
@@ -35,16 +38,58 @@ impl Fixture {
         Fixture {
             cache,
             server: Some(server),
+            cluster: None,
+        }
+    }
+
+    fn cluster() -> Fixture {
+        let cluster = RedisCluster::start(3, 1);
+        let cache = Cache::builder()
+            .redis_cluster(cluster.urls())
+            .prefix("t")
+            .command_timeout(Duration::from_millis(300))
+            .connection_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        Fixture {
+            cache,
+            server: None,
+            cluster: Some(cluster),
+        }
+    }
+
+    /// A connection to what the cache writes to, when it is Redis.
+    fn conn(&self) -> Option<Box<dyn redis::ConnectionLike>> {
+        match (&self.server, &self.cluster) {
+            (Some(server), _) => Some(Box::new(server.conn())),
+            (_, Some(cluster)) => Some(Box::new(cluster.conn())),
+            _ => None,
+        }
+    }
+
+    /// Every key in Redis, sorted.
+    fn all_keys(&self) -> Option<Vec<String>> {
+        match (&self.server, &self.cluster) {
+            (Some(server), _) => {
+                let mut keys: Vec<String> = redis::cmd("KEYS")
+                    .arg("*")
+                    .query(&mut server.conn())
+                    .unwrap();
+                keys.sort();
+                Some(keys)
+            }
+            (_, Some(cluster)) => Some(cluster.keys("*")),
+            _ => None,
         }
     }
 
     /// The PTTL of `key` (without prefix) in the store.
     async fn ttl(&self, key: &str) -> Option<Duration> {
-        match &self.server {
-            Some(server) => {
+        match self.conn() {
+            Some(mut conn) => {
                 let ms: i64 = redis::cmd("PTTL")
                     .arg(format!("t:{key}"))
-                    .query(&mut server.conn())
+                    .query(&mut *conn)
                     .unwrap();
                 (ms >= 0).then(|| Duration::from_millis(ms as u64))
             }
@@ -53,11 +98,11 @@ impl Fixture {
     }
 
     async fn exists(&self, key: &str) -> bool {
-        match &self.server {
-            Some(server) => {
+        match self.conn() {
+            Some(mut conn) => {
                 let n: u32 = redis::cmd("EXISTS")
                     .arg(format!("t:{key}"))
-                    .query(&mut server.conn())
+                    .query(&mut *conn)
                     .unwrap();
                 n == 1
             }
@@ -66,7 +111,7 @@ impl Fixture {
     }
 }
 
-/// Runs `$check` against both backends as two tests.
+/// Runs `$check` against every backend: memory, one server, a cluster.
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -82,6 +127,14 @@ macro_rules! on_both {
                 #[tokio::test]
                 async fn $name() {
                     super::$name(&mut super::Fixture::redis()).await;
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(&mut super::Fixture::cluster()).await;
                 }
             )*
         }
@@ -226,13 +279,8 @@ async fn keys_and_ttls_are_what_the_attribute_says(fx: &Fixture) {
     short(&fx.cache, 1).await;
     assert_close(fx.ttl("short:1").await, Duration::from_secs(90));
 
-    if let Some(server) = &fx.server {
+    if let Some(keys) = fx.all_keys() {
         // Exactly the prefix and the template, and the versions of the two tags of get_user.
-        let mut keys: Vec<String> = redis::cmd("KEYS")
-            .arg("*")
-            .query(&mut server.conn())
-            .unwrap();
-        keys.sort();
         assert_eq!(
             keys,
             [
@@ -289,12 +337,12 @@ async fn undecodable_entry_is_a_miss_and_is_overwritten(fx: &Fixture) {
     assert_eq!(get_user(&fx.cache, &calls, 9).await.unwrap().id, 9);
     assert_eq!(calls.load(SeqCst), 1, "the bad entry was overwritten");
 
-    if let Some(server) = &fx.server {
+    if let Some(mut conn) = fx.conn() {
         // Raw garbage, as a corrupted value or another program would leave it.
         let _: () = redis::cmd("SET")
             .arg("t:user:10")
             .arg(b"\x01\xff garbage")
-            .query(&mut server.conn())
+            .query(&mut *conn)
             .unwrap();
         assert_eq!(get_user(&fx.cache, &calls, 10).await.unwrap().id, 10);
         assert_eq!(get_user(&fx.cache, &calls, 10).await.unwrap().id, 10);

@@ -40,10 +40,10 @@ fn redis() -> Fixture {
     }
 }
 
-/// A Redis Cluster of three masters; what only a cluster needs checking is in
+/// A Redis Cluster of three masters with a replica each; what only a cluster needs checking is in
 /// `tests/cluster.rs`.
 fn cluster() -> Fixture {
-    let cluster = RedisCluster::start(3, 0);
+    let cluster = RedisCluster::start(3, 1);
     let cache = Cache::builder()
         .redis_cluster(cluster.urls())
         .prefix("t")

@@ -21,9 +21,9 @@ pub fn redis() -> (Cache, Option<RedisServer>) {
     (cache, Some(server))
 }
 
-/// A cache with the prefix `t` on a fresh Redis Cluster of three masters.
+/// A cache with the prefix `t` on a fresh Redis Cluster of three masters with a replica each.
 pub fn cluster() -> (Cache, Option<RedisCluster>) {
-    let cluster = RedisCluster::start(3, 0);
+    let cluster = RedisCluster::start(3, 1);
     let cache = Cache::builder()
         .redis_cluster(cluster.urls())
         .prefix("t")
