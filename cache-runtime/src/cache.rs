@@ -14,7 +14,7 @@ mod service;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub use self::builder::CacheBuilder;
 pub use self::call::{KeyBuilder, Outcome, Plain};
@@ -92,12 +92,7 @@ impl std::fmt::Debug for Cache {
     }
 }
 
-/// Unix time in ms on this machine's clock.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub(crate) use crate::clock::now_ms;
 
 impl Cache {
     /// A builder; with no settings it builds an in-process cache.

@@ -113,10 +113,53 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-macro_rules! int_parts {
+/// Appends the decimal digits of `n`. Digits need no escaping; this is `write!(buf, "{n}")`
+/// without the formatting machinery, which cost more than the rest of rendering a key.
+#[inline]
+fn push_decimal(buf: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
+macro_rules! unsigned_parts {
     ($($t:ty),*) => {$(
         impl KeyPart for $t {
             #[inline]
+            fn write_key_part(&self, out: &mut KeyWriter<'_>) {
+                push_decimal(out.buf, *self as u64);
+            }
+        }
+    )*};
+}
+unsigned_parts!(u8, u16, u32, u64, usize);
+
+macro_rules! signed_parts {
+    ($($t:ty),*) => {$(
+        impl KeyPart for $t {
+            #[inline]
+            fn write_key_part(&self, out: &mut KeyWriter<'_>) {
+                if *self < 0 {
+                    out.buf.push('-');
+                }
+                push_decimal(out.buf, self.unsigned_abs() as u64);
+            }
+        }
+    )*};
+}
+signed_parts!(i8, i16, i32, i64, isize);
+
+macro_rules! wide_parts {
+    ($($t:ty),*) => {$(
+        impl KeyPart for $t {
             fn write_key_part(&self, out: &mut KeyWriter<'_>) {
                 // Digits and '-' need no escaping; formatting straight into the buffer avoids a
                 // temporary string.
@@ -125,9 +168,7 @@ macro_rules! int_parts {
         }
     )*};
 }
-int_parts!(
-    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
-);
+wide_parts!(u128, i128);
 
 macro_rules! display_parts {
     ($($t:ty),*) => {$(
@@ -261,6 +302,27 @@ mod tests {
         assert_eq!(render(&Some(3u8)), "3");
         assert_eq!(render(&None::<u8>), "~");
         assert_eq!(render(&Some(String::new())), "");
+    }
+
+    #[test]
+    fn integers_render_as_display_does() {
+        fn check<T: KeyPart + std::fmt::Display>(values: &[T]) {
+            for v in values {
+                assert_eq!(render(v), v.to_string());
+            }
+        }
+        check(&[0u8, 9, 10, 255]);
+        check(&[0u16, u16::MAX]);
+        check(&[0u32, 1_000_000, u32::MAX]);
+        check(&[0u64, 1, 99, 100, 12_345_678_901, u64::MAX]);
+        check(&[0usize, usize::MAX]);
+        check(&[i8::MIN, -1, 0, i8::MAX]);
+        check(&[i16::MIN, i16::MAX]);
+        check(&[i32::MIN, -10, i32::MAX]);
+        check(&[i64::MIN, -1, 0, i64::MAX]);
+        check(&[isize::MIN, isize::MAX]);
+        check(&[u128::MAX]);
+        check(&[i128::MIN]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod cache;
+mod clock;
 mod codec;
 mod entry;
 mod error;

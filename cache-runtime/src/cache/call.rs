@@ -189,6 +189,9 @@ impl Cache {
             spec: Some(spec),
             policy: Policy::of_spec(spec, self.inner.default_ttl),
         };
+        if let Some(v) = self.fresh_in_memory::<O::Value, String>(&call) {
+            return O::from_cached(v);
+        }
         self.run::<O, String, F, Fut, Attached>(call, load, share)
             .await
     }
@@ -215,6 +218,9 @@ impl Cache {
             spec: Some(spec),
             policy: Policy::of_spec(spec, self.inner.default_ttl),
         };
+        if let Some(v) = self.fresh_in_memory::<O::Value, String>(&call) {
+            return O::from_cached(v);
+        }
         self.run::<O, String, F, Fut, Detached>(call, load, share)
             .await
     }

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use std::sync::Arc;
 
+use super::load::Call;
 use super::options::Policy;
 use super::{Cache, builder, now_ms};
 use crate::codec::Compress;
@@ -16,7 +17,7 @@ use crate::error::{CacheError, StoreError};
 use crate::phi::AuditOperation;
 use crate::registry::FnSpec;
 use crate::stats::Sampled;
-use crate::store::Store as _;
+use crate::store::{AnyStore, Store as _};
 
 /// The settings of one write.
 pub(super) struct WriteParams<'a> {
@@ -75,6 +76,39 @@ pub(super) struct Looked<T> {
     pub(super) observed: Option<Bytes>,
     /// The tags' versions before the load.
     pub(super) versions: Vec<Option<Bytes>>,
+}
+
+/// Where an entry stands, from its header alone.
+pub(super) enum Age {
+    /// Younger than `stale`; `early` when XFetch says to refresh it already.
+    Fresh {
+        early: bool,
+    },
+    Stale,
+    Expired,
+}
+
+/// Where an entry with `times` stands now. A plainly fresh entry is told by the cheap coarse
+/// clock; XFetch weighs how close the entry is to going stale, so it reads the precise one.
+pub(super) fn age(times: &EntryTimes, early_beta: Option<f64>) -> Age {
+    let now = match early_beta {
+        Some(_) => now_ms(),
+        None => crate::clock::now_ms_for(times.fresh_until_ms),
+    };
+    if now < times.fresh_until_ms {
+        // XFetch (Vattani et al., VLDB 2015): refresh when
+        // now - delta * beta * ln(rand) >= expiry, delta being the last load's time.
+        let early = early_beta.is_some_and(|beta| {
+            let delta_ms = f64::from(times.load_micros) / 1000.0;
+            let ahead = -delta_ms * beta * crate::random::unit().ln();
+            now as f64 + ahead >= times.fresh_until_ms as f64
+        });
+        Age::Fresh { early }
+    } else if now < times.expires_ms {
+        Age::Stale
+    } else {
+        Age::Expired
+    }
 }
 
 impl Cache {
@@ -277,22 +311,17 @@ impl Cache {
                     None
                 }),
         };
-        let now = now_ms();
         let mut early = false;
         let state = match decoded {
             None => State::Absent,
-            Some((v, t)) if now < t.fresh_until_ms => {
-                // XFetch (Vattani et al., VLDB 2015): refresh when
-                // now - delta * beta * ln(rand) >= expiry, delta being the last load's time.
-                if let Some(beta) = early_beta {
-                    let delta_ms = f64::from(t.load_micros) / 1000.0;
-                    let ahead = -delta_ms * beta * crate::random::unit().ln();
-                    early = now as f64 + ahead >= t.fresh_until_ms as f64;
+            Some((v, t)) => match age(&t, early_beta) {
+                Age::Fresh { early: e } => {
+                    early = e;
+                    State::Fresh(v)
                 }
-                State::Fresh(v)
-            }
-            Some((v, t)) if now < t.expires_ms => State::Stale(v),
-            Some((v, _)) => State::Expired(v),
+                Age::Stale => State::Stale(v),
+                Age::Expired => State::Expired(v),
+            },
         };
         if record {
             let hit = matches!(state, State::Fresh(_) | State::Stale(_));
@@ -318,6 +347,57 @@ impl Cache {
             observed: bytes,
             versions,
         })
+    }
+
+    /// A fresh hit on the in-process store, answered without the asynchronous call path: the
+    /// memory store has the entry at hand, so the whole lookup runs synchronously, with the
+    /// same checks as [`lookup`](Self::lookup) (tombstone, tags' versions, sealing,
+    /// freshness) and the same counting and audit. `None` whenever the full path has more to
+    /// do (another store, nothing stored, a stale, expired or undecodable entry, early
+    /// refresh configured, a tag without a version yet, invalidations waiting to be applied, a
+    /// forced refresh); nothing is counted then, so the full path's lookup is the one counted.
+    pub(super) fn fresh_in_memory<T: DeserializeOwned, S: AsRef<str>>(
+        &self,
+        call: &Call<'_, S>,
+    ) -> Option<T> {
+        let AnyStore::Memory(store) = &self.inner.store else {
+            return None;
+        };
+        let policy = &call.policy;
+        // XFetch draws once per lookup: a draw here and another on the full path would
+        // square the chance of an early refresh, so those functions take the full path.
+        if self.inner.disabled
+            || policy.ttl.is_zero()
+            || policy.force_refresh
+            || policy.early_beta.is_some()
+            || !self.inner.pending.is_empty()
+        {
+            return None;
+        }
+        let started = Sampled::start();
+        let bytes = store.read(call.key)?;
+        let mut versions = Vec::with_capacity(call.tags.len());
+        for tag in call.tags {
+            // A tag without a version yet gets one on the full path first.
+            versions.push(Some(store.read(&self.tag_key(tag.as_ref()))?));
+        }
+        if entry::is_tombstone(&bytes) {
+            return None;
+        }
+        let raw = entry::parse(&bytes).ok()?;
+        if !raw.tags_current(call.tags, &versions)
+            || !matches!(age(&raw.times, None), Age::Fresh { .. })
+        {
+            return None;
+        }
+        let value = self.open_payload(call.key, &raw, policy.phi).ok()?;
+        self.record(call.spec, true, started.elapsed());
+        if let Some(function) = &policy.audit {
+            self.inner
+                .phi
+                .audit(function, AuditOperation::Hit, "ok", call.key, None);
+        }
+        Some(value)
     }
 
     /// Encodes and stores one loaded value with its tags' versions, under `policy` (jitter
@@ -517,5 +597,50 @@ impl Cache {
                 tracing::warn!(target: "cachette", key = full_key, %reason, "cache entry failed to decode");
                 None
             }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    use std::time::Duration;
+
+    use crate::{Cache, LoadOptions};
+
+    async fn load(cache: &Cache, key: &str, o: &LoadOptions, loads: &AtomicU32) -> u32 {
+        let r: Result<u32, std::convert::Infallible> = cache
+            .get_or_load(key, o, || async { Ok(loads.fetch_add(1, Relaxed) + 1) })
+            .await;
+        r.unwrap_or_else(|never| match never {})
+    }
+
+    /// In-process hits go through the synchronous path; they must see invalidations and be
+    /// counted exactly as the full path counts them.
+    #[tokio::test]
+    async fn in_memory_hits_see_invalidations_and_are_counted() {
+        let cache = Cache::builder().build().unwrap();
+        let loads = AtomicU32::new(0);
+        let o = LoadOptions::ttl(Duration::from_secs(600)).tag("t");
+        assert_eq!(load(&cache, "k", &o, &loads).await, 1);
+        for _ in 0..10 {
+            assert_eq!(load(&cache, "k", &o, &loads).await, 1);
+        }
+        cache.invalidate("k").await.unwrap();
+        assert_eq!(
+            load(&cache, "k", &o, &loads).await,
+            2,
+            "a tombstone is a miss"
+        );
+        assert_eq!(load(&cache, "k", &o, &loads).await, 2);
+        cache.invalidate_tag("t").await.unwrap();
+        assert_eq!(load(&cache, "k", &o, &loads).await, 3, "a new tag version");
+        assert_eq!(load(&cache, "k", &o, &loads).await, 3);
+        // A forced refresh skips the synchronous path.
+        let forced = o.clone().force_refresh(true);
+        assert_eq!(load(&cache, "k", &forced, &loads).await, 4);
+        assert_eq!(load(&cache, "k", &o, &loads).await, 4);
+        // The forced call's lookup found a fresh value: counted as a hit, as before.
+        let s = cache.stats().total;
+        assert_eq!((s.hits, s.misses, s.loads), (14, 3, 4));
     }
 }

@@ -40,6 +40,9 @@ impl Cache {
             spec: None,
             policy: Policy::of_options(options, self.inner.default_ttl),
         };
+        if let Some(v) = self.fresh_in_memory::<T, String>(&call) {
+            return Ok(v);
+        }
         self.run::<Result<T, E>, String, F, Fut, Attached>(call, load, None)
             .await
     }
@@ -80,6 +83,9 @@ impl Cache {
             spec: None,
             policy: Policy::of_options(options, self.inner.default_ttl),
         };
+        if let Some(v) = self.fresh_in_memory::<T, String>(&call) {
+            return Ok(v);
+        }
         self.run::<Result<T, E>, String, F, Fut, Detached>(call, load, None)
             .await
     }
