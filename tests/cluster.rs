@@ -292,3 +292,63 @@ async fn failover_under_load_surfaces_no_errors() {
         .unwrap();
     assert!(v.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_does_not_keep_the_cache_off_after_an_outage() {
+    let cluster = RedisCluster::start(3, 1);
+    let cache = cache_on(&cluster, "t");
+    // Keys served by the first master (slots 0-5460), so that its stall fails every call.
+    let mut admin = cluster.nodes()[0].conn();
+    let ids: Vec<u64> = (0..400u64)
+        .filter(|id| {
+            let slot: u16 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(format!("t:item:{id}"))
+                .query(&mut admin)
+                .unwrap();
+            slot <= 5460
+        })
+        .take(20)
+        .collect();
+    for &id in &ids {
+        item(&cache, id).await.unwrap();
+    }
+    // A replica freezes for good (a host gone dark), then a master stalls long enough to
+    // open the breaker, and comes back.
+    let replica = &cluster.nodes()[4];
+    replica.pause();
+    let master = &cluster.nodes()[0];
+    master.pause();
+    let stalled = Instant::now();
+    while Instant::now() - stalled < Duration::from_millis(1500) {
+        for &id in &ids {
+            assert_eq!(
+                item(&cache, id).await,
+                Ok(id * 2),
+                "answers during the stall"
+            );
+        }
+    }
+    assert!(
+        cache.health().await.breaker_opened > 0,
+        "the stall opened the breaker"
+    );
+    master.resume();
+    let hits = cache.stats().total.hits;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        for &id in &ids {
+            assert_eq!(item(&cache, id).await, Ok(id * 2));
+        }
+        if cache.stats().total.hits > hits + 20 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hits did not resume: {:?}",
+            cache.health().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    replica.resume();
+}

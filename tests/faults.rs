@@ -224,4 +224,10 @@ async fn a_full_redis_evicts_or_refuses_and_calls_still_succeed() {
         cache.stats().total.errors > errors_before,
         "OOM errors on write were counted"
     );
+    // A refused write still gives its lease back.
+    let leases: Vec<String> = redis::cmd("KEYS")
+        .arg("m:__cachette:lease:*")
+        .query(&mut conn)
+        .unwrap();
+    assert!(leases.is_empty(), "{leases:?}");
 }

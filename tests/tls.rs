@@ -238,10 +238,20 @@ async fn tls_from_the_environment() {
 }
 
 #[test]
+fn a_ca_file_without_a_certificate_is_an_error() {
+    let err = Cache::builder()
+        .redis("rediss://127.0.0.1:6380")
+        .redis_tls_ca(b"not a certificate".to_vec())
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("no PEM certificate"), "{err}");
+}
+
+#[test]
 fn a_ca_for_a_plain_url_is_an_error() {
     let err = Cache::builder()
         .redis("redis://127.0.0.1:6380")
-        .redis_tls_ca(b"-----BEGIN CERTIFICATE-----".to_vec())
+        .redis_tls_ca(b"-----BEGIN CERTIFICATE-----\n".to_vec())
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("not rediss://"), "{err}");

@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 pub use self::breaker::BreakerState;
 pub use self::memory::MemoryStore;
+pub(crate) use self::redis::redact as redact_url;
 pub use self::redis::{RedisStore, RedisStoreConfig};
 use crate::error::StoreError;
 

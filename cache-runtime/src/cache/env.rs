@@ -48,7 +48,19 @@ impl CacheBuilder {
         let auth = get("REDIS_PASSWORD")
             .map(|p| format!(":{}@", url_escape(&p)))
             .unwrap_or_default();
+        // REDIS_TLS=true with a URL that does not ask for TLS would be plain text the user
+        // did not want: refuse it, naming the variables.
+        let plain_url = |url: &str| {
+            scheme == "rediss" && !url.trim().to_ascii_lowercase().starts_with("rediss://")
+        };
         if let Some(url) = get("REDIS_URL") {
+            if plain_url(&url) {
+                return Err(BuildError::InvalidEnv {
+                    name: "REDIS_URL",
+                    value: crate::store::redact_url(&url),
+                    expected: "a rediss:// URL, since REDIS_TLS is true",
+                });
+            }
             b = b.redis(url.trim());
         } else if let Some(nodes) = get("REDIS_CLUSTER_NODES") {
             let nodes: Vec<String> = nodes
@@ -60,6 +72,13 @@ impl CacheBuilder {
                     false => format!("{scheme}://{auth}{n}"),
                 })
                 .collect();
+            if let Some(plain) = nodes.iter().find(|n| plain_url(n)) {
+                return Err(BuildError::InvalidEnv {
+                    name: "REDIS_CLUSTER_NODES",
+                    value: crate::store::redact_url(plain),
+                    expected: "rediss:// URLs (or host:port), since REDIS_TLS is true",
+                });
+            }
             if nodes.is_empty() {
                 return Err(BuildError::InvalidEnv {
                     name: "REDIS_CLUSTER_NODES",
@@ -275,6 +294,29 @@ mod tests {
         assert!(err.to_string().contains("different password"), "{err}");
         let err = env(&[("REDIS_CLUSTER_NODES", " , ")]).unwrap_err();
         assert!(err.to_string().contains("REDIS_CLUSTER_NODES"), "{err}");
+    }
+
+    #[test]
+    fn tls_with_a_plain_url_is_refused() {
+        let err = env(&[("REDIS_TLS", "true"), ("REDIS_URL", "redis://:pw@h:6379")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("REDIS_URL") && msg.contains("REDIS_TLS"),
+            "{msg}"
+        );
+        assert!(!msg.contains("pw"), "{msg}");
+        let err = env(&[
+            ("REDIS_TLS", "true"),
+            ("REDIS_CLUSTER_NODES", "h1:7000,redis://h2:7000"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("REDIS_CLUSTER_NODES"), "{err}");
+    }
+
+    #[test]
+    fn verification_cannot_be_turned_off_by_url() {
+        let err = env(&[("REDIS_URL", "rediss://h:6379/#insecure")]).unwrap_err();
+        assert!(err.to_string().contains("#insecure"), "{err}");
     }
 
     #[test]

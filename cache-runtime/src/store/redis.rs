@@ -179,8 +179,13 @@ impl RedisStore {
         Ok(conn)
     }
 
-    /// Forgets the connection; the next command makes a new one.
+    /// Forgets a single server's connection; the next command makes a new one. A cluster
+    /// connection is kept: redis-rs repairs its node connections and slot map itself, and
+    /// building one afresh waits for every node, which one unreachable node would stall.
     fn reset(&self) {
+        if self.is_cluster() {
+            return;
+        }
         *self.inner.conn.write().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
@@ -358,13 +363,21 @@ impl Store for RedisStore {
         lease_key: &str,
         token: &[u8],
     ) -> Result<bool, StoreError> {
-        // One script touches both keys only when they share a slot (lease keys carry their
-        // entry's key as a hash tag, so they do unless the key has a hash tag of its own).
+        // One script touches both keys only when they share a slot (a lease key carries its
+        // entry's key as a hash tag; a key with braces of its own may land elsewhere).
         if !self.is_cluster() || cluster::same_slot(key, lease_key) {
             let release = Some((lease_key, token));
-            return self
+            let wrote = self
                 .write_if_impl(key, observed, value, ttl, replace_values, release)
                 .await;
+            // The server refused the script itself (not the connection): the lease may still
+            // be held; release it on its own rather than make other processes wait it out.
+            if let Err(StoreError::Redis(e)) = &wrote {
+                if !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped()) {
+                    let _ = self.delete_if_equals(lease_key, token).await;
+                }
+            }
+            return wrote;
         }
         let wrote = self
             .write_if_impl(key, observed, value, ttl, replace_values, None)

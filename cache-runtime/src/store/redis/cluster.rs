@@ -48,40 +48,75 @@ impl Node {
     }
 }
 
-/// The masters that serve slots, as `CLUSTER NODES` on any node reports them.
+/// The masters that serve the 16384 slots, from `CLUSTER SLOTS`: the endpoints redis-rs
+/// itself connects to (so routing by address finds its connections, hostnames included).
+///
+/// An error unless the masters listed cover every slot: a slot that no master serves now (a
+/// failed master whose replica is not promoted yet) may still hold keys, and a pattern
+/// invalidation that skipped them must fail, so that it is queued and applied again, rather
+/// than report success.
 pub(super) async fn masters(conn: &mut ClusterConnection) -> redis::RedisResult<Vec<Node>> {
-    let text: String = redis::cmd("CLUSTER").arg("NODES").query_async(conn).await?;
-    Ok(parse_masters(&text))
+    let reply: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
+    parse_slots(&reply).map_err(|why| {
+        redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "the cluster's slot map is incomplete; pattern invalidation needs every master",
+            why,
+        ))
+    })
 }
 
-/// Masters with slots from `CLUSTER NODES` output: `<id> <ip:port@cport[,host]> <flags>
-/// <master> <ping> <pong> <epoch> <link> <slot>...`. Failed masters and masters without slots
-/// hold no keys to scan.
-fn parse_masters(text: &str) -> Vec<Node> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (addr, flags) = (fields.get(1)?, fields.get(2)?);
-            let flags: Vec<&str> = flags.split(',').collect();
-            let serving = flags.contains(&"master")
-                && !flags
-                    .iter()
-                    .any(|f| matches!(*f, "fail" | "fail?" | "noaddr" | "handshake"))
-                && fields.len() > 8;
-            if !serving {
-                return None;
-            }
-            let hostport = addr.split(['@', ',']).next()?;
-            let (host, port) = hostport.rsplit_once(':')?;
-            Some(Node {
-                host: host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned(),
-                port: port.parse().ok()?,
-            })
-        })
-        .collect()
+/// Masters, without duplicates, from a `CLUSTER SLOTS` reply: `[[start, end, [host, port,
+/// id, ..], replicas..], ..]`.
+fn parse_slots(reply: &redis::Value) -> Result<Vec<Node>, String> {
+    use redis::Value;
+    let int = |v: &Value| match v {
+        Value::Int(i) => Some(*i),
+        _ => None,
+    };
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    let Value::Array(ranges) = reply else {
+        return Err(format!("unexpected CLUSTER SLOTS reply: {reply:?}"));
+    };
+    let mut covered = vec![false; 16384];
+    let mut masters: Vec<Node> = Vec::new();
+    for range in ranges {
+        let Value::Array(fields) = range else {
+            return Err("a CLUSTER SLOTS entry is not an array".into());
+        };
+        let (Some(start), Some(end), Some(Value::Array(master))) = (
+            fields.first().and_then(int),
+            fields.get(1).and_then(int),
+            fields.get(2),
+        ) else {
+            return Err("a CLUSTER SLOTS entry lacks its range or its master".into());
+        };
+        let host = master.first().and_then(text).unwrap_or_default();
+        let port = master
+            .get(1)
+            .and_then(int)
+            .and_then(|p| u16::try_from(p).ok());
+        let (Some(port), false) = (port, host.is_empty() || host == "?") else {
+            return Err(format!(
+                "slots {start}-{end} have no reachable master address"
+            ));
+        };
+        for slot in start.max(0)..=end.min(16383) {
+            covered[slot as usize] = true;
+        }
+        let node = Node { host, port };
+        if !masters.contains(&node) {
+            masters.push(node);
+        }
+    }
+    match covered.iter().position(|c| !c) {
+        Some(slot) => Err(format!("slot {slot} has no master")),
+        None => Ok(masters),
+    }
 }
 
 #[cfg(test)]
@@ -99,17 +134,46 @@ mod tests {
     }
 
     #[test]
-    fn parses_serving_masters() {
-        let text = "\
-07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected
-67ed 127.0.0.1:30002@40002 master - 0 1426238316232 2 connected 5461-10922
-292f 127.0.0.1:30003@40003,redis-3 master - 0 1426238318243 3 connected 10923-16383
-e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
-9a1b 127.0.0.1:30007@40007 master,fail - 0 0 7 disconnected 100
-c001 127.0.0.1:30008@40008 master - 0 0 8 connected
-";
-        let ports: Vec<u16> = parse_masters(text).iter().map(|n| n.port).collect();
-        assert_eq!(ports, vec![30002, 30003, 30001]);
-        assert_eq!(parse_masters(text)[0].host, "127.0.0.1");
+    fn reads_masters_and_checks_coverage() {
+        use redis::Value;
+        let entry = |start: i64, end: i64, host: &str, port: i64| {
+            Value::Array(vec![
+                Value::Int(start),
+                Value::Int(end),
+                Value::Array(vec![
+                    Value::BulkString(host.as_bytes().to_vec()),
+                    Value::Int(port),
+                    Value::BulkString(b"id".to_vec()),
+                ]),
+                Value::Array(vec![
+                    Value::BulkString(b"10.0.0.9".to_vec()),
+                    Value::Int(7009),
+                ]),
+            ])
+        };
+        let full = Value::Array(vec![
+            entry(0, 5460, "redis-1.example", 7000),
+            entry(5461, 10922, "10.0.0.2", 7001),
+            entry(10923, 16383, "10.0.0.3", 7002),
+            entry(100, 200, "redis-1.example", 7000),
+        ]);
+        let masters = parse_slots(&full).unwrap();
+        let addrs: Vec<(String, u16)> = masters.into_iter().map(|n| (n.host, n.port)).collect();
+        assert_eq!(
+            addrs,
+            vec![
+                ("redis-1.example".to_string(), 7000),
+                ("10.0.0.2".to_string(), 7001),
+                ("10.0.0.3".to_string(), 7002)
+            ]
+        );
+        // A range without a master (a failed master not yet replaced) is an error.
+        let gap = Value::Array(vec![
+            entry(0, 5460, "10.0.0.1", 7000),
+            entry(10923, 16383, "10.0.0.3", 7002),
+        ]);
+        assert!(parse_slots(&gap).unwrap_err().contains("slot 5461"));
+        let unknown = Value::Array(vec![entry(0, 16383, "?", 7000)]);
+        assert!(parse_slots(&unknown).is_err());
     }
 }

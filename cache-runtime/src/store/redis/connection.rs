@@ -76,8 +76,9 @@ impl Target {
         #[allow(unused_mut)]
         let mut builder = ClusterClient::builder(nodes.iter().map(String::as_str))
             .connection_timeout(config.connection_timeout)
-            // MOVED/ASK redirections and failovers are retried inside the client, each try
-            // bounded by the command timeout; the store bounds the whole command as well.
+            // MOVED/ASK redirections and refused connections are retried inside the client;
+            // the store bounds the whole command by the same timeout, so a retry happens only
+            // after a fast error.
             .response_timeout(config.response_timeout)
             .retries(3)
             .min_retry_wait(10)
@@ -124,7 +125,8 @@ impl Target {
 
 /// Whether `url` asks for TLS.
 fn is_tls(url: &str) -> bool {
-    url.trim_start().starts_with("rediss://")
+    let url = url.trim_start().to_ascii_lowercase();
+    url.starts_with("rediss://") || url.starts_with("valkeys://")
 }
 
 impl ConnectionLike for Conn {
@@ -163,6 +165,22 @@ mod tls {
     /// Refuses what would not be what the user meant: TLS without the feature, or a CA for a
     /// plain-text URL (the connection would not be encrypted).
     pub(super) fn check(url: &str, config: &RedisStoreConfig) -> Result<(), String> {
+        // redis-rs reads `#insecure` as "do not verify the certificate"; that is never what a
+        // cache of health data should do quietly.
+        if url.contains('#') {
+            return Err(
+                "URL fragments (such as #insecure) are not accepted: the server's \
+                        certificate is always verified"
+                    .into(),
+            );
+        }
+        if let Some(pem) = &config.tls_ca {
+            if !String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(
+                    "the TLS CA holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+                );
+            }
+        }
         if is_tls(url) && !cfg!(feature = "tls") {
             return Err("rediss:// (TLS) needs the `tls` feature of cachette".into());
         }
@@ -185,8 +203,9 @@ mod tls {
         })
     }
 
-    /// rustls needs a process-wide crypto provider; this crate brings ring. An application
-    /// that installed its own keeps it.
+    /// rustls needs a process-wide crypto provider; this crate brings ring and installs it
+    /// when a Redis store is built, unless one is installed already. An application that
+    /// wants another provider installs it before building the cache.
     pub(super) fn install_provider() {
         #[cfg(feature = "tls")]
         let _ = rustls::crypto::ring::default_provider().install_default();

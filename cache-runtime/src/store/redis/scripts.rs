@@ -25,8 +25,10 @@ if not same then
     return 0
   end
 end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+-- A failed SET (OOM under noeviction) still releases the lease, then reports its error.
+local set = redis.pcall('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 release()
+if type(set) == 'table' and set.err then return set end
 return 1
 ",
     )
