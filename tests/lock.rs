@@ -11,6 +11,7 @@ on_both!(
     a_held_lock_excludes_others_until_released,
     an_expired_holder_cannot_release_the_next_holders_lock,
     dropping_the_guard_frees_the_lock,
+    names_are_distinct_and_may_be_empty,
 );
 
 const LONG: Duration = Duration::from_secs(30);
@@ -73,4 +74,14 @@ async fn dropping_the_guard_frees_the_lock(cache: Cache) {
         .await
         .unwrap();
     assert!(again.release().await.unwrap());
+}
+
+async fn names_are_distinct_and_may_be_empty(cache: Cache) {
+    // The empty name is a lock of its own (on a cluster its two keys still share a slot), and
+    // not the same as a name that renders like its placeholder.
+    let empty = cache.lock("", LONG, Duration::ZERO).await.unwrap();
+    let tilde = cache.lock("~", LONG, Duration::ZERO).await.unwrap();
+    assert!(cache.lock("", LONG, Duration::ZERO).await.is_err());
+    assert!(empty.release().await.unwrap());
+    assert!(tilde.release().await.unwrap());
 }

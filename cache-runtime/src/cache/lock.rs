@@ -99,10 +99,14 @@ impl Cache {
         ttl: Duration,
         wait: Duration,
     ) -> Result<LockGuard, LockError> {
-        // Both keys carry the name as a hash tag, so they share a cluster slot.
-        let mut tag = String::with_capacity(name.len() + 2);
+        // Both keys carry the name as a hash tag, so they share a cluster slot. An empty tag
+        // would not count as one: the empty name is written `~` (a `~` in a name is escaped).
+        let mut tag = String::with_capacity(name.len() + 3);
         tag.push('{');
         escape_into(&mut tag, name);
+        if name.is_empty() {
+            tag.push('~');
+        }
         tag.push('}');
         let key = format!("{}__cachette:lock:{tag}", self.inner.prefix);
         let fence_key = format!("{}__cachette:fence:{tag}", self.inner.prefix);

@@ -567,12 +567,21 @@ impl RedisStore {
         let (entry, tags): (Option<Vec<u8>>, Vec<Option<Vec<u8>>>) = if self.is_cluster() {
             // The entry and its tags' versions live in different slots: two commands sent
             // together, still one round trip of waiting.
+            // One pass through the breaker and the timeout for the pair: it is one read.
             let mut get = redis::cmd("GET");
             get.arg(key);
             let mut mget = redis::cmd("MGET");
             mget.arg(tag_keys);
-            let (entry, tags) = tokio::join!(self.query(&get), self.query(&mget));
-            (entry?, tags?)
+            let mut entry_conn = self.conn()?;
+            let mut tags_conn = entry_conn.clone();
+            self.bounded(async {
+                let (entry, tags) = tokio::join!(
+                    get.query_async(&mut entry_conn),
+                    mget.query_async(&mut tags_conn)
+                );
+                Ok((entry?, tags?))
+            })
+            .await?
         } else {
             let mut pipe = redis::pipe();
             pipe.cmd("GET").arg(key).cmd("MGET").arg(tag_keys);
