@@ -85,6 +85,28 @@ async fn ns_per_call<F: AsyncFnMut(u32)>(calls: u32, mut f: F) -> f64 {
     started.elapsed().as_nanos() as f64 / f64::from(calls)
 }
 
+/// Runs the two sides `REPS` times, alternating which goes first; returns each side's ns per
+/// call and the ratio B/A of each repetition.
+async fn alternate(
+    mut side_a: impl AsyncFnMut() -> f64,
+    mut side_b: impl AsyncFnMut() -> f64,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..REPS {
+        let (pa, pb) = if rep % 2 == 0 {
+            let pa = side_a().await;
+            (pa, side_b().await)
+        } else {
+            let pb = side_b().await;
+            (side_a().await, pb)
+        };
+        a.push(pa);
+        b.push(pb);
+        r.push(pb / pa);
+    }
+    (a, b, r)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -109,31 +131,21 @@ fn main() {
             assert_eq!(sealed(&cache, "MRN-1", size).await.as_ref(), Ok(&want));
             let loads = cache.stats().total.loads;
 
-            let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
-            for rep in 0..REPS {
-                let run_plain = async || {
+            let (a, b, r) = alternate(
+                async || {
                     ns_per_call(CALLS, async |_| {
                         black_box(plain(&cache, black_box("MRN-1"), size).await.ok());
                     })
                     .await
-                };
-                let run_sealed = async || {
+                },
+                async || {
                     ns_per_call(CALLS, async |_| {
                         black_box(sealed(&cache, black_box("MRN-1"), size).await.ok());
                     })
                     .await
-                };
-                let (pa, pb) = if rep % 2 == 0 {
-                    let pa = run_plain().await;
-                    (pa, run_sealed().await)
-                } else {
-                    let pb = run_sealed().await;
-                    (run_plain().await, pb)
-                };
-                a.push(pa);
-                b.push(pb);
-                r.push(pb / pa);
-            }
+                },
+            )
+            .await;
             assert_eq!(cache.stats().total.loads, loads, "every measured call hit");
             let cost: Vec<f64> = a.iter().zip(&b).map(|(a, b)| b - a).collect();
             println!(
@@ -144,35 +156,27 @@ fn main() {
                 median(&cost)
             );
 
-            let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
+            // A fresh key per call: a run counter keeps repetitions apart.
             let writes = CALLS / 20;
-            for rep in 0..REPS {
-                let base = (rep as u32 + 1) * 1_000_000 + size as u32;
-                let run_plain = async || {
+            let run = std::cell::Cell::new(0u32);
+            let fresh = |i: u32| format!("P{}-{}-{i}", run.get(), size);
+            let (a, b, r) = alternate(
+                async || {
+                    run.set(run.get() + 1);
                     ns_per_call(writes, async |i| {
-                        let id = format!("P{}", base + i);
-                        black_box(plain(&cache, &id, size).await.ok());
+                        black_box(plain(&cache, &fresh(i), size).await.ok());
                     })
                     .await
-                };
-                let run_sealed = async || {
+                },
+                async || {
+                    run.set(run.get() + 1);
                     ns_per_call(writes, async |i| {
-                        let id = format!("P{}", base + i);
-                        black_box(sealed(&cache, &id, size).await.ok());
+                        black_box(sealed(&cache, &fresh(i), size).await.ok());
                     })
                     .await
-                };
-                let (pa, pb) = if rep % 2 == 0 {
-                    let pa = run_plain().await;
-                    (pa, run_sealed().await)
-                } else {
-                    let pb = run_sealed().await;
-                    (run_plain().await, pb)
-                };
-                a.push(pa);
-                b.push(pb);
-                r.push(pb / pa);
-            }
+                },
+            )
+            .await;
             let cost: Vec<f64> = a.iter().zip(&b).map(|(a, b)| b - a).collect();
             println!(
                 "| {size} B | miss + write | {} | {} | {} | {:.0} |",

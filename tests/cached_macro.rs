@@ -26,17 +26,20 @@ impl Fixture {
         }
     }
 
-    fn redis() -> Fixture {
-        let server = RedisServer::start();
-        let cache = Cache::builder()
-            .redis(server.url())
+    /// The settings of every Redis fixture: prefix `t`, short timeouts.
+    fn quick(builder: cachette::CacheBuilder) -> Cache {
+        builder
             .prefix("t")
             .command_timeout(Duration::from_millis(300))
             .connection_timeout(Duration::from_millis(300))
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    fn redis() -> Fixture {
+        let server = RedisServer::start();
         Fixture {
-            cache,
+            cache: Self::quick(Cache::builder().redis(server.url())),
             server: Some(server),
             cluster: None,
         }
@@ -44,15 +47,8 @@ impl Fixture {
 
     fn cluster() -> Fixture {
         let cluster = RedisCluster::start(3, 1);
-        let cache = Cache::builder()
-            .redis_cluster(cluster.urls())
-            .prefix("t")
-            .command_timeout(Duration::from_millis(300))
-            .connection_timeout(Duration::from_millis(300))
-            .build()
-            .unwrap();
         Fixture {
-            cache,
+            cache: Self::quick(Cache::builder().redis_cluster(cluster.urls())),
             server: None,
             cluster: Some(cluster),
         }

@@ -43,16 +43,11 @@ fn redis() -> Fixture {
 /// A Redis Cluster of three masters with a replica each; what only a cluster needs checking is in
 /// `tests/cluster.rs`.
 fn cluster() -> Fixture {
-    let cluster = RedisCluster::start(3, 1);
-    let cache = Cache::builder()
-        .redis_cluster(cluster.urls())
-        .prefix("t")
-        .build()
-        .unwrap();
+    let (cache, cluster) = support::caches::cluster();
     Fixture {
         cache,
         server: None,
-        _cluster: Some(cluster),
+        _cluster: cluster,
     }
 }
 
