@@ -28,7 +28,7 @@ impl Certificates {
         std::fs::write(
             dir.join("server.ext"),
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n",
         )
         .unwrap();
         let ec = [
@@ -123,26 +123,116 @@ fn openssl(dir: &Path, cmd: &[&str], key: &[&str], args: &[&str]) {
     );
 }
 
-/// A server with its plain port (for the test's own checks) and a TLS port.
-fn tls_server(certs: &Certificates) -> (RedisServer, u16) {
+/// A server with its plain port (for the test's own checks) and a TLS port; `more` are
+/// further `redis-server` arguments.
+fn tls_server_with(certs: &Certificates, more: &[&str]) -> (RedisServer, u16) {
     let tls_port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let server = RedisServer::start_with(&[
+    let tls_port_arg = tls_port.to_string();
+    let (cert, key, ca) = (
+        certs.path("server.crt"),
+        certs.path("server.key"),
+        certs.path("ca.crt"),
+    );
+    let mut args = vec![
         "--tls-port",
-        &tls_port.to_string(),
+        &tls_port_arg,
         "--tls-cert-file",
-        &certs.path("server.crt"),
+        &cert,
         "--tls-key-file",
-        &certs.path("server.key"),
+        &key,
         "--tls-ca-cert-file",
-        &certs.path("ca.crt"),
+        &ca,
         "--tls-auth-clients",
         "no",
-    ]);
+    ];
+    args.extend_from_slice(more);
+    let server = RedisServer::start_with(&args);
     (server, tls_port)
+}
+
+fn tls_server(certs: &Certificates) -> (RedisServer, u16) {
+    tls_server_with(certs, &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_over_tls() {
+    let certs = Certificates::make();
+    // Three masters whose clients and cluster bus speak TLS only on their TLS ports (the
+    // server certificate also serves as the nodes' client certificate on the bus).
+    let nodes: Vec<(RedisServer, u16)> = (0..3)
+        .map(|_| {
+            tls_server_with(
+                &certs,
+                &[
+                    "--tls-cluster",
+                    "yes",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                ],
+            )
+        })
+        .collect();
+    let mut first = nodes[0].0.conn();
+    for (_, tls_port) in &nodes[1..] {
+        let _: () = redis::cmd("CLUSTER")
+            .arg("MEET")
+            .arg("127.0.0.1")
+            .arg(*tls_port)
+            .query(&mut first)
+            .unwrap();
+    }
+    for (i, (server, _)) in nodes.iter().enumerate() {
+        let (start, end) = (i * 5461, if i == 2 { 16383 } else { i * 5461 + 5460 });
+        let _: () = redis::cmd("CLUSTER")
+            .arg("ADDSLOTSRANGE")
+            .arg(start)
+            .arg(end)
+            .query(&mut server.conn())
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !nodes.iter().all(|(server, _)| {
+        redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query::<String>(&mut server.conn())
+            .is_ok_and(|info| info.contains("cluster_state:ok"))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the TLS cluster did not form"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|(_, port)| format!("rediss://127.0.0.1:{port}"))
+        .collect();
+    let cache = quick(
+        Cache::builder()
+            .redis_cluster(urls)
+            .redis_tls_ca(certs.ca_pem()),
+    );
+    assert_eq!(two_calls(&cache).await, 1, "the second call hit");
+    let items: Vec<(String, u32)> = (0..60).map(|i| (format!("b:{i}"), i)).collect();
+    cache
+        .set_many(&items, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let keys: Vec<&str> = items.iter().map(|(k, _)| k.as_str()).collect();
+    let got: Vec<Option<u32>> = cache.get_many(&keys).await.unwrap();
+    assert_eq!(got, (0..60).map(Some).collect::<Vec<_>>());
+    // SCAN on every master, over TLS.
+    assert_eq!(cache.invalidate_pattern("b:*").await.unwrap(), 60);
+    let health = cache.health().await;
+    assert!(health.reachable, "{health:?}");
+    assert_eq!(cache.stats().total.errors, 0);
 }
 
 fn quick(b: CacheBuilder) -> Cache {

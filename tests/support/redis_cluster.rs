@@ -39,6 +39,9 @@ impl RedisCluster {
             "--cluster-require-full-coverage",
             "yes",
         ];
+        // Each node's cluster bus listens on its port + 10000, so ports must stay below 55536:
+        // Linux gives `bind(0)` with SO_REUSEADDR (as std's listeners set it) ports from the
+        // lower half of the ephemeral range (32768–46883 by default).
         let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
             .map(|_| RedisServer::start_with(&args))
             .collect();
