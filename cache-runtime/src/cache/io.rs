@@ -49,6 +49,30 @@ pub(super) enum Write<'a> {
     Leased(Option<&'a [u8]>, &'a Lease),
 }
 
+impl<'a> Write<'a> {
+    /// `IfUnchanged`, or `Leased` when the caller holds the key's lease.
+    pub(super) fn unchanged(observed: Option<&'a [u8]>, lease: Option<&'a Lease>) -> Self {
+        match lease {
+            Some(lease) => Write::Leased(observed, lease),
+            None => Write::IfUnchanged(observed),
+        }
+    }
+}
+
+/// An entry that is neither a tombstone nor older than one of its tags (whose versions,
+/// in order, are `versions`); `None` when it is dead, an error when it does not parse.
+fn live_entry<'b, S: AsRef<str>>(
+    bytes: &'b [u8],
+    tags: &[S],
+    versions: &[Option<Bytes>],
+) -> Result<Option<entry::RawEntry<'b>>, String> {
+    if entry::is_tombstone(bytes) {
+        return Ok(None);
+    }
+    let raw = entry::parse(bytes)?;
+    Ok(raw.tags_current(tags, versions).then_some(raw))
+}
+
 /// A lease this process holds on a key: its key in the store and its token.
 pub(super) struct Lease {
     pub key: String,
@@ -137,13 +161,9 @@ impl Cache {
         versions: &[Option<Bytes>],
         protected: bool,
     ) -> Result<Option<(T, EntryTimes)>, String> {
-        if entry::is_tombstone(bytes) {
+        let Some(raw) = live_entry(bytes, tags, versions)? else {
             return Ok(None);
-        }
-        let raw = entry::parse(bytes)?;
-        if !raw.tags_current(tags, versions) {
-            return Ok(None);
-        }
+        };
         self.open_payload(full_key, &raw, protected)
             .map(|v| Some((v, raw.times)))
     }
@@ -381,13 +401,10 @@ impl Cache {
             // A tag without a version yet gets one on the full path first.
             versions.push(Some(store.read(&self.tag_key(tag.as_ref()))?));
         }
-        if entry::is_tombstone(&bytes) {
-            return None;
-        }
-        let raw = entry::parse(&bytes).ok()?;
-        if !raw.tags_current(call.tags, &versions)
-            || !matches!(age(&raw.times, None), Age::Fresh { .. })
-        {
+        // Freshness is judged before the payload is opened: anything but a fresh hit takes
+        // the full path, which decodes it there.
+        let raw = live_entry(&bytes, call.tags, &versions).ok()??;
+        if !matches!(age(&raw.times, None), Age::Fresh { .. }) {
             return None;
         }
         let value = self.open_payload(call.key, &raw, policy.phi).ok()?;

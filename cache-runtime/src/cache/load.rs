@@ -249,10 +249,7 @@ impl Cache {
         });
         drop(out);
         let mut shared = Shared::Retry;
-        let write = match &lease {
-            Some(lease) => Write::Leased(bg.observed.as_deref(), lease),
-            None => Write::IfUnchanged(bg.observed.as_deref()),
-        };
+        let write = Write::unchanged(bg.observed.as_deref(), lease.as_ref());
         match prepared {
             Some(prepared) => {
                 self.store_entry(&bg.key, &prepared, write, bg.spec).await;
@@ -524,10 +521,7 @@ impl Cache {
                 jitter: 0,
                 ..policy.clone()
             };
-            let write = match &lease {
-                Some(lease) => Write::Leased(observed.as_deref(), lease),
-                None => Write::IfUnchanged(observed.as_deref()),
-            };
+            let write = Write::unchanged(observed.as_deref(), lease.as_ref());
             let times = (now_ms(), load_time);
             match self
                 .write_entry(
@@ -549,10 +543,7 @@ impl Cache {
         }
 
         let mut shared = Shared::Retry;
-        let write = match &lease {
-            Some(lease) => Write::Leased(observed.as_deref(), lease),
-            None => Write::IfUnchanged(observed.as_deref()),
-        };
+        let write = Write::unchanged(observed.as_deref(), lease.as_ref());
         match out.cached_value(policy.cache_none) {
             Some(value) => {
                 let times = (started_ms, load_time);
@@ -640,39 +631,41 @@ impl Cache {
         let mut shared = Shared::Retry;
         let mut fresh = None;
         let write = Write::Leased(observed.as_deref(), &lease);
-        let mut released = false;
-        if let Some(out) = out {
-            self.count_load(call.spec);
-            let ok = !out.is_failure();
-            self.inner.stats.refresh(ok);
-            if let Some(s) = call.spec {
-                s.stats.refresh(ok);
-            }
-            if let Some(value) = out.cached_value(call.policy.cache_none) {
-                released = true;
-                let times = (started_ms, started.elapsed());
-                if let Some(bytes) = self
-                    .write_entry(
-                        call.key,
-                        value,
-                        call.tags,
-                        &versions,
-                        write,
-                        times,
-                        &call.policy,
-                        call.spec,
-                    )
-                    .await
-                {
-                    shared = Shared::Entry(bytes, Basis::Observed(observed.clone()));
+        match out {
+            Some(out) => {
+                self.count_load(call.spec);
+                let ok = !out.is_failure();
+                self.inner.stats.refresh(ok);
+                if let Some(s) = call.spec {
+                    s.stats.refresh(ok);
+                }
+                match out.cached_value(call.policy.cache_none) {
+                    Some(value) => {
+                        let times = (started_ms, started.elapsed());
+                        if let Some(bytes) = self
+                            .write_entry(
+                                call.key,
+                                value,
+                                call.tags,
+                                &versions,
+                                write,
+                                times,
+                                &call.policy,
+                                call.spec,
+                            )
+                            .await
+                        {
+                            shared = Shared::Entry(bytes, Basis::Observed(observed.clone()));
+                        }
+                    }
+                    None => self.release_unwritten(write).await,
+                }
+                if ok {
+                    fresh = Some(out);
                 }
             }
-            if ok {
-                fresh = Some(out);
-            }
-        }
-        if !released {
-            self.release_lease(&lease).await;
+            // Past the timeout: nothing to write; the lease goes back now.
+            None => self.release_lease(&lease).await,
         }
         leader.publish(shared);
         fresh

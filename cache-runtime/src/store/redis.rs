@@ -213,11 +213,7 @@ impl RedisStore {
                 Ok(v)
             }
             Ok(Err(e)) => {
-                if e.is_io_error()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()
-                    || e.is_timeout()
-                {
+                if unreachable(&e) {
                     if breaker.failure(e.is_timeout()) {
                         self.reset();
                     }
@@ -245,6 +241,12 @@ impl RedisStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.query::<()>(&redis::cmd("PING")).await
     }
+}
+
+/// Whether `e` says the server could not be reached (as opposed to an answer that is an
+/// error): what the breaker counts as a failure.
+fn unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
 }
 
 /// A TTL as Redis' PX: at least 1 ms, at most what Redis accepts.
@@ -373,7 +375,7 @@ impl Store for RedisStore {
             // The server refused the script itself (not the connection): the lease may still
             // be held; release it on its own rather than make other processes wait it out.
             if let Err(StoreError::Redis(e)) = &wrote {
-                if !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped()) {
+                if !unreachable(e) {
                     let _ = self.delete_if_equals(lease_key, token).await;
                 }
             }
