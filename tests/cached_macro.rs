@@ -150,6 +150,7 @@ on_both!(
     zero_ttl_caches_nothing,
     methods_key_on_self_fields,
     counts_per_function_stats,
+    hashed_arguments_never_share_a_key,
 );
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,6 +169,82 @@ async fn get_user(cache: &Cache, calls: &AtomicU32, id: u64) -> Result<User, Str
         id,
         name: format!("user {id}"),
     })
+}
+
+/// A search filter with a flattened field: serde gives no length for it, which postcard needs.
+#[derive(Debug, Clone, Serialize)]
+struct Search {
+    owner: String,
+    #[serde(flatten)]
+    extra: std::collections::BTreeMap<String, String>,
+}
+
+#[cached(key = "search:{q:hash}", cache = cache, skip = [cache, calls])]
+async fn search(cache: &Cache, calls: &AtomicU32, q: Search) -> Vec<String> {
+    calls.fetch_add(1, SeqCst);
+    vec![format!("rows of {}", q.owner)]
+}
+
+/// Serializes an iterator: the length is unknown until it ends.
+struct Ids(Vec<u32>);
+
+impl Serialize for Ids {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().filter(|_| true))
+    }
+}
+
+#[cached(key = "ids:{ids:hash}", cache = cache, skip = [cache])]
+async fn sum_ids(cache: &Cache, ids: Ids) -> u32 {
+    ids.0.iter().sum()
+}
+
+/// A value whose `Serialize` fails: it cannot be told apart from others, so it is never cached.
+struct Broken(u32);
+
+impl Serialize for Broken {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("cannot serialize"))
+    }
+}
+
+#[cached(key = "broken:{b:hash}", cache = cache, skip = [cache, calls])]
+async fn broken(cache: &Cache, calls: &AtomicU32, b: Broken) -> u32 {
+    calls.fetch_add(1, SeqCst);
+    b.0
+}
+
+/// Regression: a `{q:hash}` over a value postcard cannot serialize rendered one key part for
+/// every such value, and one user's results were served to another.
+async fn hashed_arguments_never_share_a_key(fx: &Fixture) {
+    let calls = AtomicU32::new(0);
+    let q = |owner: &str| Search {
+        owner: owner.into(),
+        extra: [("status".to_owned(), "open".to_owned())].into(),
+    };
+    assert_eq!(
+        search(&fx.cache, &calls, q("alice")).await,
+        ["rows of alice"]
+    );
+    assert_eq!(search(&fx.cache, &calls, q("bob")).await, ["rows of bob"]);
+    assert_eq!(
+        search(&fx.cache, &calls, q("alice")).await,
+        ["rows of alice"]
+    );
+    assert_eq!(calls.load(SeqCst), 2, "two users, two loads, then a hit");
+
+    assert_eq!(sum_ids(&fx.cache, Ids(vec![1, 2])).await, 3);
+    assert_eq!(sum_ids(&fx.cache, Ids(vec![5])).await, 5);
+    assert_eq!(sum_ids(&fx.cache, Ids(vec![1, 2])).await, 3);
+
+    let calls = AtomicU32::new(0);
+    assert_eq!(broken(&fx.cache, &calls, Broken(1)).await, 1);
+    assert_eq!(broken(&fx.cache, &calls, Broken(2)).await, 2);
+    assert_eq!(broken(&fx.cache, &calls, Broken(1)).await, 1);
+    assert_eq!(calls.load(SeqCst), 3, "an unrenderable key is never cached");
+    if let Some(keys) = fx.all_keys() {
+        assert!(!keys.iter().any(|k| k.contains("broken")), "{keys:?}");
+    }
 }
 
 async fn loads_once_then_hits(fx: &Fixture) {

@@ -20,10 +20,10 @@ struct Chart {
     mrn: String,
 }
 
-static LOADS: AtomicU32 = AtomicU32::new(0);
-
+/// Each test has its own clinic, and so its own count of loads: the tests run in parallel.
 struct Clinic {
     cache: Cache,
+    loads: AtomicU32,
 }
 
 impl Clinic {
@@ -36,7 +36,7 @@ impl Clinic {
         cache = self.cache,
     )]
     async fn chart(&self, patient_id: &str, clinic_id: &str) -> Result<Chart, String> {
-        LOADS.fetch_add(1, SeqCst);
+        self.loads.fetch_add(1, SeqCst);
         let _ = clinic_id;
         Ok(Chart {
             name: "Zebulon Quartermaine".into(),
@@ -46,7 +46,7 @@ impl Clinic {
 
     #[patient_cache(key = "patient:{patient_id}:emergency", ttl = "5m", emergency = true, patient = "patient_id", compliance = "restricted", cache = self.cache)]
     async fn emergency(&self, patient_id: &str) -> Result<Chart, String> {
-        LOADS.fetch_add(1, SeqCst);
+        self.loads.fetch_add(1, SeqCst);
         Ok(Chart {
             name: "Zebulon Quartermaine".into(),
             mrn: patient_id.into(),
@@ -76,7 +76,10 @@ fn clinic(server: &RedisServer) -> Clinic {
         .id_hasher(Arc::new(HmacIdHasher::new(&[2; 32]).unwrap()))
         .build()
         .unwrap();
-    Clinic { cache }
+    Clinic {
+        cache,
+        loads: AtomicU32::new(0),
+    }
 }
 
 fn keys(server: &RedisServer) -> Vec<String> {
@@ -90,10 +93,10 @@ fn keys(server: &RedisServer) -> Vec<String> {
 async fn protected_functions_seal_values_and_hash_identifiers() {
     let server = RedisServer::start();
     let c = clinic(&server);
-    let before = LOADS.load(SeqCst);
+    let before = c.loads.load(SeqCst);
     assert_eq!(c.chart("MRN-0042", "C-7").await.unwrap().mrn, "MRN-0042");
     assert_eq!(c.chart("MRN-0042", "C-7").await.unwrap().mrn, "MRN-0042");
-    assert_eq!(LOADS.load(SeqCst) - before, 1, "cached");
+    assert_eq!(c.loads.load(SeqCst) - before, 1, "cached");
 
     let (p, cl) = (c.cache.hash_id("MRN-0042"), c.cache.hash_id("C-7"));
     let key = format!("pm:phi:patient:{p}:clinic:{cl}:chart");
@@ -119,7 +122,7 @@ async fn protected_functions_seal_values_and_hash_identifiers() {
         .unwrap();
     assert_eq!(removed, 1);
     c.chart("MRN-0042", "C-7").await.unwrap();
-    assert_eq!(LOADS.load(SeqCst) - before, 2);
+    assert_eq!(c.loads.load(SeqCst) - before, 2);
 }
 
 #[tokio::test]

@@ -258,22 +258,60 @@ impl KeyPart for uuid::Uuid {
 }
 
 /// Renders `value` for a key as `{name:hash}` does: 32 hex digits of SHA-256 over its postcard
-/// encoding. A value that fails to serialize renders as `!` followed by the hash of the error
-/// text, which keeps distinct failures apart without panicking.
-pub fn write_hash<T: serde::Serialize + ?Sized>(out: &mut KeyWriter<'_>, value: &T) {
-    let digest = match postcard::to_allocvec(value) {
-        Ok(bytes) => Sha256::digest(&bytes),
-        Err(e) => {
-            out.buf.push('!');
-            Sha256::digest(e.to_string().as_bytes())
-        }
+/// encoding.
+///
+/// Postcard needs the length of every sequence and map up front; a value whose `Serialize`
+/// does not give it (a struct with a `#[serde(flatten)]` field, a map or sequence serialized
+/// from an iterator) is hashed over its MessagePack encoding instead and renders as `m`
+/// followed by 32 hex digits, so the two encodings can never produce the same part. Both
+/// encodings are decodable, so distinct values of one type hash apart.
+///
+/// # Errors
+///
+/// [`UnhashableValue`] when the value's `Serialize` implementation itself fails: nothing is
+/// written then, and the caller must not use the key (rendering the error instead would give
+/// every such value the same key).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use cache_runtime::{KeyWriter, write_hash};
+///
+/// #[derive(serde::Serialize)]
+/// struct Filter { user: u64, #[serde(flatten)] extra: HashMap<String, String> }
+///
+/// let render = |user| {
+///     let mut s = String::new();
+///     write_hash(&mut KeyWriter::new(&mut s), &Filter { user, extra: HashMap::new() }).unwrap();
+///     s
+/// };
+/// assert_ne!(render(1), render(2));
+/// ```
+pub fn write_hash<T: serde::Serialize + ?Sized>(
+    out: &mut KeyWriter<'_>,
+    value: &T,
+) -> Result<(), UnhashableValue> {
+    let (marker, digest) = match postcard::to_allocvec(value) {
+        Ok(bytes) => ("", Sha256::digest(&bytes)),
+        Err(postcard::Error::SerializeSeqLengthUnknown) => match rmp_serde::to_vec(value) {
+            Ok(bytes) => ("m", Sha256::digest(&bytes)),
+            Err(e) => return Err(UnhashableValue(e.to_string())),
+        },
+        Err(e) => return Err(UnhashableValue(e.to_string())),
     };
-    let mut hex = String::with_capacity(32);
+    let mut hex = String::with_capacity(33);
+    hex.push_str(marker);
     for b in &digest[..16] {
         let _ = write!(hex, "{b:02x}");
     }
     out.write_safe(&hex);
+    Ok(())
 }
+
+/// A `{name:hash}` argument whose `Serialize` implementation failed; the call it belongs to
+/// runs uncached.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the argument could not be serialized for its key hash: {0}")]
+pub struct UnhashableValue(String);
 
 #[cfg(test)]
 mod tests {
@@ -328,15 +366,68 @@ mod tests {
     #[test]
     fn hash_is_stable() {
         let mut s = String::new();
-        write_hash(&mut KeyWriter::new(&mut s), &("filter", 3u32));
+        write_hash(&mut KeyWriter::new(&mut s), &("filter", 3u32)).unwrap();
         // postcard("filter", 3) = 06 'filter' 03; the digest below is part of the documented
         // format and must never change between releases.
         assert_eq!(s.len(), 32);
         let mut again = String::new();
-        write_hash(&mut KeyWriter::new(&mut again), &("filter", 3u32));
+        write_hash(&mut KeyWriter::new(&mut again), &("filter", 3u32)).unwrap();
         assert_eq!(s, again);
         assert_eq!(s, HASH_OF_FILTER_3);
     }
 
     const HASH_OF_FILTER_3: &str = include_str!("../tests/fixtures/hash_filter_3.txt");
+
+    fn hash_of<T: serde::Serialize>(v: &T) -> Result<String, UnhashableValue> {
+        let mut s = String::new();
+        write_hash(&mut KeyWriter::new(&mut s), v).map(|()| s)
+    }
+
+    /// Values postcard cannot encode (unknown lengths) used to render one shared part.
+    #[test]
+    fn unknown_lengths_hash_apart_and_never_like_postcard() {
+        use std::collections::HashMap;
+        #[derive(serde::Serialize)]
+        struct Flat {
+            q: String,
+            #[serde(flatten)]
+            extra: HashMap<String, u32>,
+        }
+        let flat = |q: &str| Flat {
+            q: q.to_owned(),
+            extra: HashMap::new(),
+        };
+        let (a, b) = (
+            hash_of(&flat("alice")).unwrap(),
+            hash_of(&flat("bob")).unwrap(),
+        );
+        assert_ne!(a, b);
+        assert_eq!(a, hash_of(&flat("alice")).unwrap(), "stable");
+        assert!(a.starts_with('m') && a.len() == 33, "{a}");
+        assert!(a[1..].bytes().all(|c| c.is_ascii_hexdigit()));
+        assert!(HASH_OF_FILTER_3.bytes().all(|c| c.is_ascii_hexdigit()));
+
+        struct Unsized(Vec<u8>);
+        impl serde::Serialize for Unsized {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().filter(|_| true))
+            }
+        }
+        let one = hash_of(&Unsized(vec![1])).unwrap();
+        assert_ne!(one, hash_of(&Unsized(vec![2])).unwrap());
+        assert_ne!(one, hash_of(&Unsized(vec![1, 1])).unwrap());
+    }
+
+    #[test]
+    fn a_failing_serialize_is_an_error_not_a_shared_part() {
+        struct Fails;
+        impl serde::Serialize for Fails {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let mut s = String::new();
+        assert!(write_hash(&mut KeyWriter::new(&mut s), &Fails).is_err());
+        assert!(s.is_empty(), "nothing written: {s}");
+    }
 }

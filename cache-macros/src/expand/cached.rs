@@ -109,7 +109,10 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
             quote!({
                 let mut __cachette_t = #private::KeyBuilder::tag();
                 #(#stmts)*
-                __cachette_t.finish_tag()
+                match __cachette_t.finish_tag() {
+                    #private::Some(__cachette_t) => __cachette_t,
+                    #private::None => break '__cachette_render #private::None,
+                }
             })
         })
         .collect();
@@ -123,7 +126,10 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
             let mut __cachette_t = #private::KeyBuilder::tag();
             __cachette_t.lit(#lead);
             __cachette_t.id(__cachette_cache, &#ident);
-            __cachette_t.finish_tag()
+            match __cachette_t.finish_tag() {
+                #private::Some(__cachette_t) => __cachette_t,
+                #private::None => break '__cachette_render #private::None,
+            }
         }));
     }
     let tag_count = tag_exprs.len();
@@ -200,11 +206,18 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
 
             let __cachette_enabled: bool = #condition;
             let __cachette_cache: &#private::Cache = #common_cache;
+            // `None` runs the call uncached: disabled by `condition`, or an argument that
+            // could not be rendered (its key would be shared with other arguments).
             let __cachette_prepared = if __cachette_enabled {
-                let mut __cachette_k = #private::KeyBuilder::key(__cachette_cache);
-                #(#key_stmts)*
-                let __cachette_tags: [#private::String; #tag_count] = [#(#tag_exprs),*];
-                #private::Some((__cachette_k.finish(&__CACHETTE_SPEC), __cachette_tags))
+                '__cachette_render: {
+                    let mut __cachette_k = #private::KeyBuilder::key(__cachette_cache);
+                    #(#key_stmts)*
+                    let #private::Some(__cachette_key) = __cachette_k.finish(&__CACHETTE_SPEC) else {
+                        break '__cachette_render #private::None;
+                    };
+                    let __cachette_tags: [#private::String; #tag_count] = [#(#tag_exprs),*];
+                    #private::Some((__cachette_key, __cachette_tags))
+                }
             } else {
                 #private::None
             };

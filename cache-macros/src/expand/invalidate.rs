@@ -65,15 +65,15 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
     let mut inv = quote!(#private::Invalidation::none());
     let key_exprs = render(&keys, true, true);
     if !key_exprs.is_empty() {
-        inv.extend(quote!(.and_keys([#(#key_exprs),*])));
+        inv.extend(quote!(.and_keys([#(#key_exprs),*].into_iter().flatten())));
     }
     let pattern_exprs = render(&patterns, true, false);
     if !pattern_exprs.is_empty() {
-        inv.extend(quote!(.and_patterns([#(#pattern_exprs),*])));
+        inv.extend(quote!(.and_patterns([#(#pattern_exprs),*].into_iter().flatten())));
     }
     let tag_exprs = render(&tags, false, false);
     if !tag_exprs.is_empty() {
-        inv.extend(quote!(.and_tags([#(#tag_exprs),*])));
+        inv.extend(quote!(.and_tags([#(#tag_exprs),*].into_iter().flatten())));
     }
 
     let name = &common.name;

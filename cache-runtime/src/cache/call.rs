@@ -81,6 +81,8 @@ impl<T: Serialize + DeserializeOwned> Outcome for Plain<T> {
 #[doc(hidden)]
 pub struct KeyBuilder {
     buf: String,
+    /// A `{name:hash}` argument failed to serialize: the key must not be used.
+    unhashable: bool,
 }
 
 impl KeyBuilder {
@@ -89,7 +91,10 @@ impl KeyBuilder {
     pub fn key(cache: &Cache) -> Self {
         let mut buf = String::with_capacity(cache.inner.prefix.len() + 48);
         buf.push_str(&cache.inner.prefix);
-        KeyBuilder { buf }
+        KeyBuilder {
+            buf,
+            unhashable: false,
+        }
     }
 
     /// A tag: no prefix.
@@ -97,6 +102,7 @@ impl KeyBuilder {
     pub fn tag() -> Self {
         KeyBuilder {
             buf: String::with_capacity(32),
+            unhashable: false,
         }
     }
 
@@ -124,19 +130,30 @@ impl KeyBuilder {
             .write_id_hash(rendered.as_bytes(), &mut self.buf);
     }
 
-    /// Appends the stable hash of an argument (`{arg:hash}`).
+    /// Appends the stable hash of an argument (`{arg:hash}`). An argument that fails to
+    /// serialize spoils the key: [`finish`](Self::finish) then gives `None`, so the call runs
+    /// uncached rather than under a key that other arguments could share.
     pub fn hash<T: Serialize + ?Sized>(&mut self, value: &T) {
-        write_hash(&mut KeyWriter::new(&mut self.buf), value);
+        if let Err(e) = write_hash(&mut KeyWriter::new(&mut self.buf), value) {
+            if !self.unhashable {
+                tracing::warn!(target: "cachette", error = %e, "key not rendered; running uncached");
+            }
+            self.unhashable = true;
+        }
     }
 
-    /// The finished key, with the function's `version` segment.
+    /// The finished key, with the function's `version` segment; `None` when an argument could
+    /// not be rendered.
     #[inline]
-    pub fn finish(mut self, spec: &FnSpec) -> String {
+    pub fn finish(mut self, spec: &FnSpec) -> Option<String> {
+        if self.unhashable {
+            return None;
+        }
         if let Some(v) = spec.version {
             self.buf.push_str(":v");
             self.buf.push_str(v);
         }
-        self.buf
+        Some(self.buf)
     }
 
     /// A key, tag or pattern without the cache's prefix (for invalidations).
@@ -145,10 +162,10 @@ impl KeyBuilder {
         Self::tag()
     }
 
-    /// The finished tag.
+    /// The finished tag; `None` when an argument could not be rendered.
     #[inline]
-    pub fn finish_tag(self) -> String {
-        self.buf
+    pub fn finish_tag(self) -> Option<String> {
+        (!self.unhashable).then_some(self.buf)
     }
 }
 
@@ -302,10 +319,10 @@ impl Cache {
     /// The keyed hash an identifier takes in key names of protected functions (`patient =
     /// ".."` parameters): for building keys, tags and patterns by hand that match theirs.
     pub fn hash_id(&self, id: &str) -> String {
+        let mut rendered = String::with_capacity(id.len());
+        id.write_key_part(&mut KeyWriter::new(&mut rendered));
         let mut out = String::with_capacity(32);
-        let mut b = KeyBuilder::bare();
-        b.id(self, id);
-        out.push_str(&b.finish_tag());
+        self.inner.phi.write_id_hash(rendered.as_bytes(), &mut out);
         out
     }
 
