@@ -56,6 +56,10 @@ pub mod healthcare {
     pub use cache_macros::{invalidate_patient_cache, patient_cache};
 }
 
+/// What the macros expand to; not a public API.
+#[doc(hidden)]
+pub use cache_runtime::__macro_support;
+
 #[doc(hidden)]
 pub mod __private {
     pub use cache_runtime::__private::*;

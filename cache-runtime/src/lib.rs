@@ -5,6 +5,9 @@
 
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __macro_support;
 mod cache;
 mod clock;
 mod codec;
