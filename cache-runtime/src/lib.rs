@@ -42,7 +42,7 @@ pub use crate::phi::{
 pub use crate::refresh::Priority;
 pub use crate::registry::{FnSpec, duplicate_templates, registry};
 pub use crate::stats::{Counters, Stats, StatsSnapshot};
-pub use crate::store::{BreakerState, MemoryStore, RedisStore, RedisStoreConfig, Store};
+pub use crate::store::{BreakerState, MemoryStore, RedisStore, RedisStoreConfig};
 
 /// Defaults, for documentation and for building settings relative to them.
 pub mod defaults {
@@ -54,8 +54,10 @@ pub mod defaults {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__macro_support::{
+        KeyBuilder, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer,
+    };
     pub use crate::cache::{ENV_HOOKS, EnvHook};
-    pub use crate::cache::{KeyBuilder, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
     pub use crate::phi::AuditOperation;
     pub use crate::refresh::Priority;
     pub use crate::registry::REGISTRY;

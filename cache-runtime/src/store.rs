@@ -17,8 +17,11 @@ use crate::error::StoreError;
 
 /// The operations the cache needs from a backend. Keys are full keys (prefix included).
 ///
-/// Every method is one round trip on a networked store; the `_many` methods pipeline.
-pub trait Store: Send + Sync + 'static {
+/// Every method is one round trip on a networked store; the `_many` methods pipeline. Sealed:
+/// the guarantees of the call path (conditional writes, leases, tombstones, tag versions) rest
+/// on each method's exact semantics, so the backends are the ones this crate implements,
+/// chosen with [`CacheBuilder`](crate::CacheBuilder).
+pub(crate) trait Store: Send + Sync + 'static {
     /// The entry under `key`, if any.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Bytes>, StoreError>> + Send;
     /// Stores `value` under `key`, expiring after `ttl`.
@@ -28,10 +31,6 @@ pub trait Store: Send + Sync + 'static {
         value: Bytes,
         ttl: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Removes `keys`; returns how many existed.
-    fn delete(&self, keys: &[String]) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    /// Whether `key` holds an entry.
-    fn exists(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The time `key` has left, or `None` when it is absent.
     fn ttl(&self, key: &str) -> impl Future<Output = Result<Option<Duration>, StoreError>> + Send;
     /// The entries under `keys`, in order.
@@ -52,42 +51,12 @@ pub trait Store: Send + Sync + 'static {
         tag_keys: &[String],
     ) -> impl Future<Output = Result<(Option<Bytes>, Vec<Option<Bytes>>), StoreError>> + Send;
 
-    /// Stores `value` under `key` only if the key still holds what a read saw (`observed`,
-    /// `None` for absent); returns whether it wrote. This is what keeps a load that started
-    /// before an invalidation from writing after it. With `replace_values`, another value is
-    /// overwritten too (write-through), but never a tombstone written since the read.
-    fn write_if(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// [`write_if`](Self::write_if), then the compare-and-delete of a lease
-    /// ([`delete_if_equals`](Self::delete_if_equals) of `lease_key` holding `token`), whatever
-    /// the write did. A networked store does both in one round trip where it can: a miss then
-    /// costs the read, the lease and this.
-    #[allow(clippy::too_many_arguments)]
-    fn write_if_releasing(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-        lease_key: &str,
-        token: &[u8],
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        async move {
-            let wrote = self
-                .write_if(key, observed, value, ttl, replace_values)
-                .await;
-            let _ = self.delete_if_equals(lease_key, token).await;
-            wrote
-        }
-    }
+    /// Performs `write`: stores its value only if the key still holds what a read saw, then
+    /// releases its lease if it carries one (whatever the write did); returns whether it
+    /// wrote. A networked store does both in one round trip where it can, so a miss costs the
+    /// read, the lease and this.
+    fn write_if(&self, write: WriteIf<'_>)
+    -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Replaces each of `keys` by a fresh tombstone living `ttl`; returns how many held an entry.
     fn write_tombstones(
@@ -136,6 +105,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
 }
 
+/// A conditional write: `value` goes under `key` only if the key still holds what a read saw
+/// (`observed`, `None` for absent). This is what keeps a load that started before an
+/// invalidation from writing after it.
+pub(crate) struct WriteIf<'a> {
+    pub key: &'a str,
+    pub value: Bytes,
+    pub ttl: Duration,
+    /// What the read saw: compared by fingerprint ([`FINGERPRINT_LEN`]).
+    pub observed: Option<&'a [u8]>,
+    /// Write-through: overwrite another value too, but never a tombstone written since the
+    /// read (an invalidation during the write-through wins).
+    pub replace_values: bool,
+    /// A lease to compare-and-delete after the write, whatever the write did:
+    /// `(lease key, token)`.
+    pub release: Option<(&'a str, &'a [u8])>,
+}
+
 /// The fingerprint a conditional write compares: an entry's header (its version, flags and
 /// timestamps, unique per load) and its length, or a whole tombstone. Comparing these instead of
 /// whole values keeps the check O(1) on the server.
@@ -166,12 +152,6 @@ impl Store for AnyStore {
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
         dispatch!(self, s => s.set(key, value, ttl).await)
     }
-    async fn delete(&self, keys: &[String]) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.delete(keys).await)
-    }
-    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.exists(key).await)
-    }
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
         dispatch!(self, s => s.ttl(key).await)
     }
@@ -188,28 +168,8 @@ impl Store for AnyStore {
     ) -> Result<(Option<Bytes>, Vec<Option<Bytes>>), StoreError> {
         dispatch!(self, s => s.read_tagged(key, tag_keys).await)
     }
-    async fn write_if(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.write_if(key, observed, value, ttl, replace_values).await)
-    }
-
-    async fn write_if_releasing(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-        lease_key: &str,
-        token: &[u8],
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.write_if_releasing(key, observed, value, ttl, replace_values, lease_key, token).await)
+    async fn write_if(&self, write: WriteIf<'_>) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.write_if(write).await)
     }
     async fn write_tombstones(&self, keys: &[String], ttl: Duration) -> Result<u64, StoreError> {
         dispatch!(self, s => s.write_tombstones(keys, ttl).await)

@@ -7,9 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::io::WriteParams;
-use super::load::{Attached, Call, Detached};
-use super::options::Policy;
+use super::call::{InBackground, Inline, WriteParams};
 use super::{Cache, LoadOptions, now_ms};
 use crate::codec::Compress;
 use crate::entry;
@@ -33,17 +31,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let full = self.full_key(key);
-        let call = Call {
-            key: &full,
-            tags: &options.tags,
-            spec: None,
-            policy: Policy::of_options(options, self.inner.default_ttl),
-        };
-        if let Some(v) = self.fresh_in_memory::<T, String>(&call) {
-            return Ok(v);
-        }
-        self.run::<Result<T, E>, String, F, Fut, Attached>(call, load, None)
+        self.call_options::<Result<T, E>, F, Inline>(key, options, load)
             .await
     }
 
@@ -76,17 +64,7 @@ impl Cache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let full = self.full_key(key);
-        let call = Call {
-            key: &full,
-            tags: &options.tags,
-            spec: None,
-            policy: Policy::of_options(options, self.inner.default_ttl),
-        };
-        if let Some(v) = self.fresh_in_memory::<T, String>(&call) {
-            return Ok(v);
-        }
-        self.run::<Result<T, E>, String, F, Fut, Detached>(call, load, None)
+        self.call_options::<Result<T, E>, F, InBackground>(key, options, load)
             .await
     }
 
