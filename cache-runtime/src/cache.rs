@@ -68,7 +68,7 @@ pub(crate) struct Inner {
     pub(crate) limits: builder::Limits,
     pub(crate) phi: crate::phi::PhiHooks,
     pub(crate) flights: Arc<crate::flight::Flights>,
-    pub(crate) refresher: Arc<crate::refresh::Refresher>,
+    pub(crate) refresher: Arc<crate::refresh_queue::Refresher>,
     pub(crate) events: invalidate::Rules,
     pub(crate) pending: pending::Pending,
     pub(crate) stats: Counters,

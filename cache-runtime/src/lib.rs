@@ -18,7 +18,7 @@ mod global;
 mod key;
 mod phi;
 mod random;
-mod refresh;
+mod refresh_queue;
 mod registry;
 mod stats;
 mod store;
@@ -39,7 +39,7 @@ pub use crate::key::{KeyPart, KeyWriter, escape, write_hash};
 pub use crate::phi::{
     AuditEvent, AuditOperation, AuditSink, IdHasher, Sealer, current_actor, with_actor,
 };
-pub use crate::refresh::Priority;
+pub use crate::refresh_queue::Priority;
 pub use crate::registry::{FnSpec, duplicate_templates, registry};
 pub use crate::stats::{Counters, Stats, StatsSnapshot};
 pub use crate::store::{BreakerState, MemoryStore, RedisStore, RedisStoreConfig};
@@ -59,7 +59,7 @@ pub mod __private {
     };
     pub use crate::cache::{ENV_HOOKS, EnvHook};
     pub use crate::phi::AuditOperation;
-    pub use crate::refresh::Priority;
+    pub use crate::refresh_queue::Priority;
     pub use crate::registry::REGISTRY;
     pub use linkme;
 }

@@ -12,7 +12,7 @@ use super::{Cache, Inner};
 use crate::codec::Codec;
 use crate::error::BuildError;
 use crate::phi::{AuditSink, IdHasher, PhiHooks, Sealer};
-use crate::refresh::Refresher;
+use crate::refresh_queue::Refresher;
 use crate::stats::Counters;
 use crate::store::{AnyStore, MemoryStore, RedisStore, RedisStoreConfig};
 

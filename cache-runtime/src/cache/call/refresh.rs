@@ -14,7 +14,7 @@ use super::write::{Condition, LoadTimes};
 use crate::cache::options::Policy;
 use crate::cache::{Cache, now_ms};
 use crate::flight::{Basis, Leader, Published, Role};
-use crate::refresh::Priority;
+use crate::refresh_queue::Priority;
 use crate::registry::FnSpec;
 
 /// A call, owned: what a refresh or a timed-out load needs to go on after its caller returned.

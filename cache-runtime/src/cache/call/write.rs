@@ -15,7 +15,7 @@ use crate::codec::Compress;
 use crate::entry::{self, EncodeOptions, EntryTimes, TagStamp};
 use crate::error::CacheError;
 use crate::phi::AuditOperation;
-use crate::refresh::Priority;
+use crate::refresh_queue::Priority;
 use crate::store::{Store as _, WriteIf};
 
 /// The settings of one encoding.
