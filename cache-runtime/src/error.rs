@@ -101,6 +101,16 @@ pub enum CacheError {
         "clear() needs a key prefix on a shared store; set CACHE_PREFIX or CacheBuilder::prefix"
     )]
     NoPrefix,
+    /// A pattern given to `invalidate_pattern` (or in an [`Invalidation`](crate::Invalidation))
+    /// is not a well-formed glob; nothing of that invalidation was applied. Close the `[`
+    /// class, or escape a literal `[` or `\` as `\[` / `\\`.
+    #[error("invalid invalidation pattern `{pattern}`: {reason}")]
+    InvalidPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The encoded value is larger than the configured maximum entry size; it was not stored.
     /// Raise `CACHE_MAX_ENTRY_BYTES` / [`CacheBuilder::max_entry_bytes`](crate::CacheBuilder::max_entry_bytes)
     /// or cache a smaller value.

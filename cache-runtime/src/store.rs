@@ -1,6 +1,7 @@
 //! Where entries live: the [`Store`] seam, a bounded in-process store and Redis.
 
 mod breaker;
+pub(crate) mod glob;
 mod memory;
 mod redis;
 
@@ -200,89 +201,4 @@ impl Store for AnyStore {
 /// Whether `a` and `b` have the same fingerprint (see [`FINGERPRINT_LEN`]).
 pub(crate) fn same_fingerprint(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a[..a.len().min(FINGERPRINT_LEN)] == b[..b.len().min(FINGERPRINT_LEN)]
-}
-
-/// Whether `key` matches the Redis glob `pattern` (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`).
-pub(crate) fn glob_match(pattern: &[u8], key: &[u8]) -> bool {
-    let (mut p, mut k) = (0, 0);
-    // Where to resume after the last `*`: (pattern index after it, key index it matched to).
-    let mut star: Option<(usize, usize)> = None;
-    while k < key.len() {
-        let step = match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p + 1, k));
-                p += 1;
-                continue;
-            }
-            Some(b'?') => Some(p + 1),
-            Some(b'[') => class_match(pattern, p, key[k]),
-            Some(b'\\') if p + 1 < pattern.len() => (pattern[p + 1] == key[k]).then_some(p + 2),
-            Some(&c) => (c == key[k]).then_some(p + 1),
-            None => None,
-        };
-        match (step, star) {
-            (Some(next), _) => {
-                p = next;
-                k += 1;
-            }
-            (None, Some((sp, sk))) => {
-                p = sp;
-                k = sk + 1;
-                star = Some((sp, sk + 1));
-            }
-            (None, None) => return false,
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
-
-/// Matches `c` against the class starting at `pattern[at] == b'['`; the index after it on a match.
-fn class_match(pattern: &[u8], at: usize, c: u8) -> Option<usize> {
-    let mut i = at + 1;
-    let negate = pattern.get(i) == Some(&b'^');
-    if negate {
-        i += 1;
-    }
-    let mut matched = false;
-    while i < pattern.len() && pattern[i] != b']' {
-        if pattern[i] == b'\\' && i + 1 < pattern.len() {
-            matched |= pattern[i + 1] == c;
-            i += 2;
-        } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
-            let (lo, hi) = (
-                pattern[i].min(pattern[i + 2]),
-                pattern[i].max(pattern[i + 2]),
-            );
-            matched |= (lo..=hi).contains(&c);
-            i += 3;
-        } else {
-            matched |= pattern[i] == c;
-            i += 1;
-        }
-    }
-    (matched != negate).then_some(i + 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs_match_like_redis() {
-        let m = |p: &str, k: &str| glob_match(p.as_bytes(), k.as_bytes());
-        assert!(m("user:*", "user:12"));
-        assert!(m("user:12:*", "user:12:posts"));
-        assert!(!m("user:12:*", "user:123:posts"));
-        assert!(m("*", ""));
-        assert!(m("a?c", "abc"));
-        assert!(!m("a?c", "ac"));
-        assert!(m("[ab]x", "bx"));
-        assert!(!m("[^ab]x", "bx"));
-        assert!(m("[a-c]x", "bx"));
-        assert!(m("a\\*b", "a*b"));
-        assert!(!m("a\\*b", "axb"));
-        assert!(m("*:posts", "user:1:posts"));
-        assert!(m("a*b*c", "aXbYbZc"));
-        assert!(!m("a*b*c", "aXbYbZ"));
-    }
 }

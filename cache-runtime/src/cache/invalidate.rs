@@ -179,6 +179,14 @@ impl Cache {
     /// Applies `inv`: keys, then tags, then patterns. What the store could not take is kept
     /// and applied before the next read that reaches it; the error is returned.
     pub async fn apply(&self, inv: &Invalidation) -> Result<InvalidationReport, CacheError> {
+        // A malformed pattern refuses the whole invalidation before anything is applied or
+        // queued: an outage must not turn bad input into a backlog entry that never drains.
+        for pattern in &inv.patterns {
+            crate::store::glob::check(pattern).map_err(|reason| CacheError::InvalidPattern {
+                pattern: pattern.clone(),
+                reason,
+            })?;
+        }
         // Older invalidations first, so that none is applied after a newer one.
         if let Err(e) = self.flush_pending().await {
             self.inner.pending.add(inv);

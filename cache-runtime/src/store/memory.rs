@@ -6,7 +6,8 @@ use bytes::Bytes;
 
 use moka::ops::compute::Op;
 
-use super::{Store, WriteIf, glob_match, same_fingerprint};
+use super::glob::glob_match;
+use super::{Store, WriteIf, same_fingerprint};
 use crate::entry;
 use crate::error::StoreError;
 
