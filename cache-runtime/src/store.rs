@@ -73,10 +73,13 @@ pub(crate) trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Removes every key matching the Redis glob `pattern`, in batches; returns how many.
+    /// Removes every key matching the Redis glob `pattern`, in batches, except keys that
+    /// start with one of `keep` (locks and fencing counters outlive every invalidation);
+    /// returns how many. Key names need not be UTF-8.
     fn delete_matching(
         &self,
         pattern: &str,
+        keep: &[String],
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Stores `token` under `key` for `ttl` only if the key is absent (`SET NX PX`); returns
@@ -178,8 +181,8 @@ impl Store for AnyStore {
     async fn bump_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
         dispatch!(self, s => s.bump_versions(tag_keys, ttl).await)
     }
-    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.delete_matching(pattern).await)
+    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.delete_matching(pattern, keep).await)
     }
     async fn set_nx(&self, key: &str, token: &[u8], ttl: Duration) -> Result<bool, StoreError> {
         dispatch!(self, s => s.set_nx(key, token, ttl).await)
@@ -196,6 +199,11 @@ impl Store for AnyStore {
     ) -> Result<Option<u64>, StoreError> {
         dispatch!(self, s => s.lock_fenced(lock_key, fence_key, token, ttl).await)
     }
+}
+
+/// Whether `key` starts with one of `keep`: spared by pattern deletion.
+pub(crate) fn kept(key: &[u8], keep: &[String]) -> bool {
+    keep.iter().any(|k| key.starts_with(k.as_bytes()))
 }
 
 /// Whether `a` and `b` have the same fingerprint (see [`FINGERPRINT_LEN`]).

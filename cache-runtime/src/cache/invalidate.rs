@@ -161,10 +161,15 @@ impl Cache {
         let mut full = String::with_capacity(self.inner.prefix.len() * 2 + pattern.len());
         escape_glob_into(&mut full, &self.inner.prefix);
         full.push_str(pattern);
-        self.inner.store.delete_matching(&full).await
+        self.inner
+            .store
+            .delete_matching(&full, &self.lock_key_prefixes())
+            .await
     }
 
-    /// Removes every key under this cache's prefix (entries, tombstones and tag versions).
+    /// Removes every key under this cache's prefix (entries, tombstones and tag versions), but
+    /// not the locks of [`lock`](Cache::lock) and their fencing counters: a holder keeps its
+    /// lock, and fencing tokens never go backwards.
     /// Never FLUSHDB: keys outside the prefix are untouched. A cache without a prefix on Redis
     /// refuses, since its keys cannot be told from other programs' keys.
     pub async fn clear(&self) -> Result<u64, CacheError> {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use moka::ops::compute::Op;
 
 use super::glob::glob_match;
-use super::{Store, WriteIf, same_fingerprint};
+use super::{Store, WriteIf, kept, same_fingerprint};
 use crate::entry;
 use crate::error::StoreError;
 
@@ -222,11 +222,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
+    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
         let now = Instant::now();
         let mut removed = 0;
         for (key, slot) in self.inner.iter() {
-            if glob_match(pattern.as_bytes(), key.as_bytes()) {
+            if glob_match(pattern.as_bytes(), key.as_bytes()) && !kept(key.as_bytes(), keep) {
                 self.inner.invalidate(key.as_str());
                 if slot.expires_at > now {
                     removed += 1;

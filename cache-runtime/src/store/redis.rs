@@ -14,7 +14,7 @@ use futures_util::future::try_join_all;
 use self::connection::{Conn, Target};
 use self::scripts::{DELETE_IF_EQUALS, LOCK_FENCED, TOMBSTONES, WRITE_IF};
 use super::breaker::Breaker;
-use super::{FINGERPRINT_LEN, Store, WriteIf};
+use super::{FINGERPRINT_LEN, Store, WriteIf, kept};
 use crate::entry;
 use crate::error::{BuildError, StoreError};
 
@@ -393,16 +393,18 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
+    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
         let mut conn = self.conn()?;
         let Conn::Cluster(cluster) = &mut conn else {
-            return self.delete_scanned(&mut conn, None, pattern).await;
+            return self.delete_scanned(&mut conn, None, pattern, keep).await;
         };
         // Every master holds its own part of the keyspace and its own cursor.
         let masters = self.bounded(cluster::masters(cluster)).await?;
         let mut removed = 0;
         for node in &masters {
-            removed += self.delete_scanned(&mut conn, Some(node), pattern).await?;
+            removed += self
+                .delete_scanned(&mut conn, Some(node), pattern, keep)
+                .await?;
         }
         Ok(removed)
     }
@@ -485,6 +487,7 @@ impl RedisStore {
         conn: &mut Conn,
         node: Option<&cluster::Node>,
         pattern: &str,
+        keep: &[String],
     ) -> Result<u64, StoreError> {
         let mut cursor = 0u64;
         let mut removed = 0;
@@ -495,13 +498,15 @@ impl RedisStore {
                 .arg(pattern)
                 .arg("COUNT")
                 .arg(SCAN_COUNT);
-            let (next, keys): (u64, Vec<String>) = match (node, &mut *conn) {
+            // Key names as bytes: a name that is not UTF-8 is deleted like any other.
+            let (next, mut keys): (u64, Vec<Vec<u8>>) = match (node, &mut *conn) {
                 (Some(node), Conn::Cluster(c)) => {
                     let value = self.bounded(c.route_command(cmd, node.route())).await?;
                     redis::from_redis_value(value).map_err(redis::RedisError::from)?
                 }
                 _ => self.bounded(cmd.query_async(conn)).await?,
             };
+            keys.retain(|k| !kept(k, keep));
             if !keys.is_empty() {
                 // On a cluster, UNLINK of keys in several slots is split by the client.
                 let n: u64 = self
