@@ -218,12 +218,14 @@ impl Cache {
         observed: Option<&[u8]>,
         cond: Condition<'_>,
     ) {
-        let (replace_values, release) = match cond {
-            Condition::Unchanged(lease) => {
-                (false, lease.map(|l| (l.key.as_str(), l.token.as_slice())))
-            }
+        let (replace_values, lease) = match cond {
+            Condition::Unchanged(lease) => (false, lease),
             Condition::Replace => (true, None),
         };
+        if let Some(lease) = lease {
+            // The store releases it with the write, or on its own after a refused script.
+            lease.mark_released();
+        }
         let stored = self
             .inner
             .store
@@ -233,7 +235,7 @@ impl Cache {
                 ttl: prepared.retention,
                 observed,
                 replace_values,
-                release,
+                release: lease.map(|l| (l.key.as_str(), l.token.as_slice())),
             })
             .await;
         let outcome = match stored {
