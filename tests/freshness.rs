@@ -18,6 +18,7 @@ on_both!(
     fail_safe_serves_the_old_value_when_the_loader_fails,
     without_fail_safe_the_error_is_returned,
     a_slow_loader_past_its_timeout_serves_the_old_value,
+    a_load_past_its_timeout_stays_the_only_load_of_its_key,
     jitter_spreads_ttls_below_the_ttl,
     early_refresh_reloads_before_staleness,
     force_refresh_bypasses_the_cached_value,
@@ -197,6 +198,45 @@ async fn a_slow_loader_past_its_timeout_serves_the_old_value(cache: Cache) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(cache.get::<u32>("to").await.unwrap(), Some(2));
+}
+
+/// Regression: a load past its timeout went on in the background but gave up its flight, so
+/// every later caller started another: 20 loads of one key ran at once.
+async fn a_load_past_its_timeout_stays_the_only_load_of_its_key(cache: Cache) {
+    let runs = Arc::new(AtomicU32::new(0));
+    let o = LoadOptions::ttl(SHORT)
+        .fail_safe(Duration::from_secs(3600))
+        .timeout(Duration::from_millis(30));
+    let first = cache
+        .get_or_load_owned("one", &o, loader(&runs, Duration::ZERO, Ok(1)))
+        .await;
+    assert_eq!(first, Ok(1));
+    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+
+    // The database hangs until the gate opens: every caller gets the old value after the
+    // timeout, and only the first one's load runs.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    for _ in 0..20 {
+        let (runs, gate) = (runs.clone(), gate.clone());
+        let v = cache
+            .get_or_load_owned("one", &o, move || async move {
+                runs.fetch_add(1, SeqCst);
+                let _open = gate.acquire().await;
+                Ok::<u32, String>(2)
+            })
+            .await;
+        assert_eq!(v, Ok(1), "the old value past the timeout");
+    }
+    assert_eq!(runs.load(SeqCst), 2, "the first fill, and one load since");
+    gate.add_permits(1);
+    for _ in 0..200 {
+        if cache.get::<u32>("one").await.unwrap() == Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(cache.get::<u32>("one").await.unwrap(), Some(2));
+    assert_eq!(runs.load(SeqCst), 2);
 }
 
 async fn jitter_spreads_ttls_below_the_ttl(cache: Cache) {

@@ -55,7 +55,17 @@ impl Cache {
             Role::Leader(leader) => leader,
             Role::Follower(rx) => {
                 self.count_waited(call.spec);
-                return match flight::follow(rx).await {
+                // With a value to serve, a follower waits no longer than a leader would.
+                let published = match (call.policy.timeout, fallback) {
+                    (Some(limit), Some(fallback)) => {
+                        match tokio::time::timeout(limit, flight::follow(rx)).await {
+                            Ok(published) => published,
+                            Err(_) => return Ok(self.serve_fallback(call, fallback)),
+                        }
+                    }
+                    _ => flight::follow(rx).await,
+                };
+                return match published {
                     Published::Entry(bytes, basis) => {
                         match self.accept_published::<O::Value>(call, &bytes, &basis, &read) {
                             Some(v) => Ok(O::from_cached(v)),
@@ -174,20 +184,20 @@ impl Cache {
                 match tokio::time::timeout(limit, fut.as_mut()).await {
                     Ok(out) => (out, Some(fallback)),
                     Err(_) => {
-                        // Past the timeout with a value to serve: serve it; a load that may
-                        // leave the caller goes on and fills the cache when it ends.
+                        // Past the timeout with a value to serve: serve it. A load that may
+                        // leave the caller goes on in a task, still leading the key's flight,
+                        // so that callers meanwhile wait for it (each up to its own timeout)
+                        // rather than start loads of their own: one load per key, timed out
+                        // or not. A load that may not leave is dropped here, and ends.
                         if let Some(lease) = &lease {
                             self.release_lease(lease).await;
                         }
-                        match &read.observed {
-                            Some(bytes) => leader.publish(Published::Entry(
-                                bytes.clone(),
-                                Basis::Observed(Some(bytes.clone())),
-                            )),
-                            None => leader.publish(Published::Retry),
-                        }
                         if M::IN_BACKGROUND {
-                            M::spawn_finish(Background::of(self, call, read), started_ms, fut);
+                            let mut bg = Background::of(self, call, read);
+                            bg.leader = Some(leader);
+                            M::spawn_finish(bg, started_ms, fut);
+                        } else {
+                            leader.publish(Published::Retry);
                         }
                         return self.serve_fallback(call, fallback);
                     }
