@@ -16,6 +16,7 @@ on_both!(
     concurrent_misses_share_one_load,
     a_cancelled_caller_does_not_cancel_the_others,
     fail_safe_serves_the_old_value_when_the_loader_fails,
+    the_fail_safe_grace_counts_from_the_first_expiry,
     without_fail_safe_the_error_is_returned,
     a_slow_loader_past_its_timeout_serves_the_old_value,
     a_load_past_its_timeout_stays_the_only_load_of_its_key,
@@ -153,6 +154,51 @@ async fn fail_safe_serves_the_old_value_when_the_loader_fails(cache: Cache) {
     assert_eq!(cache.get_or_load_owned("fs", &o, failing).await, Ok(1));
     assert_eq!(runs.load(SeqCst), 2);
     assert!(cache.stats().total.fail_safe_hits >= 1);
+}
+
+/// Regression: each failed reload rewrote the old value with a fresh grace, so a loader that
+/// kept failing served the old value for ever (3 s with a 300 ms grace).
+async fn the_fail_safe_grace_counts_from_the_first_expiry(cache: Cache) {
+    let runs = Arc::new(AtomicU32::new(0));
+    let grace = Duration::from_millis(300);
+    let o = LoadOptions::ttl(SHORT).fail_safe(grace);
+    let filled = std::time::Instant::now();
+    assert_eq!(
+        cache
+            .get_or_load_owned("g", &o, loader(&runs, Duration::ZERO, Ok(1)))
+            .await,
+        Ok(1)
+    );
+    // The entry was created before `filled`: it expires by `filled + SHORT` and its grace
+    // ends by `filled + SHORT + grace`.
+    let grace_over = filled + SHORT + grace;
+    tokio::time::sleep(SHORT + Duration::from_millis(20)).await;
+    assert_eq!(
+        cache
+            .get_or_load_owned("g", &o, loader(&runs, Duration::ZERO, Err("down")))
+            .await,
+        Ok(1),
+        "within the grace: the old value"
+    );
+    let mut served_after_grace = 0;
+    loop {
+        let asked = std::time::Instant::now();
+        let got = cache
+            .get_or_load_owned("g", &o, loader(&runs, Duration::ZERO, Err("down")))
+            .await;
+        if asked > grace_over && got.is_ok() {
+            served_after_grace += 1;
+        }
+        if got.is_err() {
+            break;
+        }
+        assert!(
+            asked < grace_over + Duration::from_secs(3),
+            "the old value is still served 3 s after its grace"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(served_after_grace, 0, "served past its grace");
 }
 
 async fn without_fail_safe_the_error_is_returned(cache: Cache) {

@@ -29,7 +29,7 @@ mod write;
 
 use std::future::Future;
 
-use self::lookup::{Age, Lookup};
+use self::lookup::{Age, Found, Lookup};
 pub use self::outcome::{Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
 pub(crate) use self::refresh::{InBackground, Inline, RefreshMode};
 pub(crate) use self::request::{Call, Load};
@@ -72,19 +72,32 @@ impl Cache {
                 Err(_) => return load().await,
             };
             let fallback = match found {
-                Some((v, Age::Fresh)) if !policy.force_refresh => return O::from_cached(v),
-                Some((v, Age::RefreshEarly)) if !policy.force_refresh => {
+                Some(found) if policy.force_refresh => Some(found),
+                Some(Found {
+                    value,
+                    age: Age::Fresh,
+                    ..
+                }) => return O::from_cached(value),
+                Some(Found {
+                    value,
+                    age: Age::RefreshEarly,
+                    ..
+                }) => {
                     self.refresh::<O, L, M>(call, read, false, load).await;
-                    return O::from_cached(v);
+                    return O::from_cached(value);
                 }
-                Some((v, Age::Stale)) if !policy.force_refresh => {
+                Some(Found {
+                    value,
+                    age: Age::Stale,
+                    ..
+                }) => {
                     return match self.refresh::<O, L, M>(call, read, true, load).await {
                         Some(fresh) => fresh,
-                        None => O::from_cached(v),
+                        None => O::from_cached(value),
                     };
                 }
-                Some((v, _)) => Some(v),
-                None => None,
+                // Expired: kept for fail-safe, served only if the load fails or times out.
+                expired => expired,
             };
             match self
                 .load::<O, L, M>(call, read, fallback, load, share)
@@ -183,7 +196,7 @@ where
         Ok(read) => {
             if let Some(value) = out.cached_value(spec.cache_none) {
                 cache
-                    .write(call, value, &read, times, Condition::Replace)
+                    .write(call, value, &read, times.into(), Condition::Replace)
                     .await;
             }
         }

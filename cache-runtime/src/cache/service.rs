@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::call::{InBackground, Inline, WriteParams};
 use super::{Cache, LoadOptions, now_ms};
 use crate::codec::Compress;
-use crate::entry;
+use crate::entry::{self, EntryTimes};
 use crate::error::{CacheError, StoreError};
 use crate::store::Store as _;
 
@@ -89,13 +89,12 @@ impl Cache {
         }
         let full = self.full_key(key);
         let p = WriteParams {
-            ttl,
-            stale: ttl,
             tags: &[],
             compress: Compress::Default,
             phi: false,
         };
-        let bytes = self.encode(&full, value, now_ms(), Duration::ZERO, &p)?;
+        let times = EntryTimes::starting(now_ms(), Duration::ZERO, ttl, ttl);
+        let bytes = self.encode(&full, value, times, &p)?;
         Ok(self.inner.store.set(&full, bytes, ttl).await?)
     }
 
@@ -164,8 +163,6 @@ impl Cache {
     ) -> Result<(), CacheError> {
         let now = now_ms();
         let p = WriteParams {
-            ttl,
-            stale: ttl,
             tags: &[],
             compress: Compress::Default,
             phi: false,
@@ -176,7 +173,8 @@ impl Cache {
         let mut encoded = Vec::with_capacity(items.len());
         for (key, value) in items {
             let full = self.full_key(key.as_ref());
-            let bytes = self.encode(&full, value, now, Duration::ZERO, &p)?;
+            let times = EntryTimes::starting(now, Duration::ZERO, ttl, ttl);
+            let bytes = self.encode(&full, value, times, &p)?;
             encoded.push((full, bytes, ttl));
         }
         Ok(self.inner.store.set_many(encoded).await?)

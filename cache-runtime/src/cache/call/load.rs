@@ -9,12 +9,11 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::lease::Lease;
-use super::lookup::{Age, Lookup, Read};
+use super::lookup::{Age, Found, Lookup, Read};
 use super::outcome::{Outcome, Share};
 use super::refresh::{Background, RefreshMode};
 use super::request::{Call, Load};
-use super::write::{Condition, LoadTimes};
-use crate::cache::options::Policy;
+use super::write::{Condition, Lifetime, LoadTimes};
 use crate::cache::{Cache, now_ms};
 use crate::entry;
 use crate::flight::{self, Basis, Leader, Published, Role};
@@ -42,7 +41,7 @@ impl Cache {
         &self,
         call: Call<'_>,
         read: Read,
-        fallback: Option<O::Value>,
+        fallback: Option<Found<O::Value>>,
         load: L,
         share: Option<&Share<O>>,
     ) -> Result<O, L>
@@ -143,13 +142,18 @@ impl Cache {
             pause = (pause * 3 / 2).min(Duration::from_millis(100));
             match self.lookup::<O::Value>(call, false).await {
                 Ok(Lookup {
-                    found: Some((v, Age::Fresh | Age::RefreshEarly | Age::Stale)),
+                    found:
+                        Some(Found {
+                            value,
+                            age: Age::Fresh | Age::RefreshEarly | Age::Stale,
+                            ..
+                        }),
                     read:
                         Read {
                             observed: Some(bytes),
                             ..
                         },
-                }) => return Waited::Value(v, bytes),
+                }) => return Waited::Value(value, bytes),
                 Ok(_) => {}
                 Err(_) => return Waited::GaveUp,
             }
@@ -165,7 +169,7 @@ impl Cache {
         &self,
         call: Call<'_>,
         read: Read,
-        fallback: Option<O::Value>,
+        fallback: Option<Found<O::Value>>,
         load: L,
         Won { leader, lease }: Won,
         share: Option<&Share<O>>,
@@ -209,42 +213,39 @@ impl Cache {
         self.count_load(call.spec);
         let cond = Condition::Unchanged(lease.as_ref());
 
-        if let (true, Some(_), Some(v)) = (out.is_failure(), policy.fail_safe, fallback) {
-            // Stale-if-error: serve the expired value, and keep serving it for the throttle
-            // so a failing database is not asked again on every request.
-            let throttle = self.inner.limits.fail_safe_throttle;
-            let retry = Policy {
-                ttl: throttle,
-                stale: throttle,
-                jitter: 0,
-                ..policy.clone()
-            };
-            let retry_call = Call {
-                policy: &retry,
-                ..call
-            };
-            let times = LoadTimes {
-                started_ms: now_ms(),
-                took,
-            };
-            let published = match self.write(retry_call, &v, &read, times, cond).await {
-                Some(bytes) => Published::Entry(bytes, Basis::Observed(read.observed.clone())),
-                None => Published::Retry,
-            };
-            leader.publish(published);
-            tracing::warn!(
-                target: "cachette",
-                function = call.spec.map(|s| s.name),
-                "loader failed; serving the expired value (fail-safe)"
-            );
-            return self.serve_fallback(call, v);
+        if let (true, Some(grace), Some(old)) = (out.is_failure(), policy.fail_safe, fallback) {
+            // Stale-if-error, within the grace counted from the value's first expiry: serve
+            // the expired value, and keep serving it for the throttle so a failing database
+            // is not asked again on every request. Rewriting it never extends the grace.
+            let now = now_ms();
+            let kept_until_ms = old.expires_ms.saturating_add(millis(grace));
+            if now < kept_until_ms {
+                let throttle = millis(self.inner.limits.fail_safe_throttle);
+                let lifetime = Lifetime::FailSafe {
+                    now_ms: now,
+                    fresh_until_ms: now.saturating_add(throttle).min(kept_until_ms),
+                    expires_ms: old.expires_ms,
+                    kept_until_ms,
+                };
+                let published = match self.write(call, &old.value, &read, lifetime, cond).await {
+                    Some(bytes) => Published::Entry(bytes, Basis::Observed(read.observed.clone())),
+                    None => Published::Retry,
+                };
+                leader.publish(published);
+                tracing::warn!(
+                    target: "cachette",
+                    function = call.spec.map(|s| s.name),
+                    "loader failed; serving the expired value (fail-safe)"
+                );
+                return self.serve_fallback(call, old);
+            }
         }
 
         let mut published = Published::Retry;
         match out.cached_value(policy.cache_none) {
             Some(value) => {
                 let times = LoadTimes { started_ms, took };
-                if let Some(bytes) = self.write(call, value, &read, times, cond).await {
+                if let Some(bytes) = self.write(call, value, &read, times.into(), cond).await {
                     published = Published::Entry(bytes, Basis::Observed(read.observed.clone()));
                 }
             }
@@ -259,8 +260,12 @@ impl Cache {
         out
     }
 
-    fn serve_fallback<O: Outcome>(&self, call: Call<'_>, fallback: O::Value) -> O {
+    fn serve_fallback<O: Outcome>(&self, call: Call<'_>, fallback: Found<O::Value>) -> O {
         self.count_fail_safe(call.spec);
-        O::from_cached(fallback)
+        O::from_cached(fallback.value)
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

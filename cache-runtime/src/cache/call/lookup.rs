@@ -36,9 +36,17 @@ pub(crate) enum Age {
     Expired,
 }
 
-/// What a lookup found: a decoded live value and its age, and what the read saw.
+/// A decoded live value and where it stands.
+pub(crate) struct Found<T> {
+    pub value: T,
+    pub age: Age,
+    /// When it expired or expires (unix ms): a fail-safe grace counts from here.
+    pub expires_ms: u64,
+}
+
+/// What a lookup found, and what the read saw.
 pub(crate) struct Lookup<T> {
-    pub found: Option<(T, Age)>,
+    pub found: Option<Found<T>>,
     pub read: Read,
 }
 
@@ -196,9 +204,13 @@ impl Cache {
                     None
                 })
         });
-        let found = decoded.map(|(v, times)| (v, age(&times, call.policy.early_beta)));
+        let found = decoded.map(|(value, times)| Found {
+            value,
+            age: age(&times, call.policy.early_beta),
+            expires_ms: times.expires_ms,
+        });
         if record {
-            let age = found.as_ref().map(|(_, age)| *age);
+            let age = found.as_ref().map(|f| f.age);
             let hit = matches!(age, Some(Age::Fresh | Age::RefreshEarly | Age::Stale));
             self.count_lookup(call.spec, hit, started.elapsed());
             self.audit_lookup(call, hit);

@@ -139,7 +139,7 @@ impl Cache {
         };
         let prepared = out
             .cached_value(bg.policy.cache_none)
-            .and_then(|value| self.prepare(call, value, &bg.read.versions, times));
+            .and_then(|value| self.prepare(call, value, &bg.read.versions, times.into()));
         drop(out);
         let cond = Condition::Unchanged(lease.as_ref());
         let published = match prepared {
@@ -213,7 +213,7 @@ impl Cache {
                     started_ms,
                     took: started.elapsed(),
                 };
-                match self.write(call, value, &read, times, cond).await {
+                match self.write(call, value, &read, times.into(), cond).await {
                     Some(bytes) => Published::Entry(bytes, Basis::Observed(read.observed.clone())),
                     None => Published::Retry,
                 }

@@ -20,8 +20,6 @@ use crate::store::{Store as _, WriteIf};
 
 /// The settings of one encoding.
 pub(crate) struct WriteParams<'a> {
-    pub ttl: Duration,
-    pub stale: Duration,
     pub tags: &'a [TagStamp<'a>],
     pub compress: Compress,
     pub phi: bool,
@@ -33,6 +31,30 @@ pub(crate) struct WriteParams<'a> {
 pub(crate) struct LoadTimes {
     pub started_ms: u64,
     pub took: Duration,
+}
+
+/// How long a written entry is fresh, served, and kept.
+#[derive(Clone, Copy)]
+pub(crate) enum Lifetime {
+    /// A loaded value: fresh for `stale`, served for `ttl` (less jitter), kept a fail-safe
+    /// grace longer, all counted from the start of its load.
+    Loaded(LoadTimes),
+    /// A fail-safe value served again after a failed load: fresh (not reloaded) until
+    /// `fresh_until_ms`, expired since its first expiry `expires_ms`, and kept until
+    /// `kept_until_ms`, the end of the grace counted from that first expiry. Rewriting it
+    /// never extends the grace.
+    FailSafe {
+        now_ms: u64,
+        fresh_until_ms: u64,
+        expires_ms: u64,
+        kept_until_ms: u64,
+    },
+}
+
+impl From<LoadTimes> for Lifetime {
+    fn from(times: LoadTimes) -> Self {
+        Lifetime::Loaded(times)
+    }
 }
 
 /// An encoded entry and how long the store keeps it.
@@ -55,23 +77,14 @@ pub(crate) enum Condition<'a> {
 }
 
 impl Cache {
-    /// Encodes `value` into an entry. The service API's `set` uses it directly.
+    /// Encodes `value` into an entry with `times`. The service API's `set` uses it directly.
     pub(crate) fn encode<T: Serialize + ?Sized>(
         &self,
         key: &str,
         value: &T,
-        started_ms: u64,
-        load_time: Duration,
+        times: EntryTimes,
         p: &WriteParams<'_>,
     ) -> Result<Bytes, CacheError> {
-        let stale = p.stale.min(p.ttl);
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let times = EntryTimes {
-            created_ms: started_ms,
-            fresh_until_ms: started_ms.saturating_add(ms(stale)),
-            expires_ms: started_ms.saturating_add(ms(p.ttl)),
-            load_micros: u32::try_from(load_time.as_micros()).unwrap_or(u32::MAX),
-        };
         let compress_above = match p.compress {
             Compress::Default => self.inner.compression_threshold,
             Compress::Never => None,
@@ -129,10 +142,10 @@ impl Cache {
         call: Call<'_>,
         value: &T,
         read: &Read,
-        times: LoadTimes,
+        lifetime: Lifetime,
         cond: Condition<'_>,
     ) -> Option<Bytes> {
-        let Some(prepared) = self.prepare(call, value, &read.versions, times) else {
+        let Some(prepared) = self.prepare(call, value, &read.versions, lifetime) else {
             self.release_unwritten(cond).await;
             return None;
         };
@@ -153,7 +166,7 @@ impl Cache {
         call: Call<'_>,
         value: &T,
         versions: &[Option<Bytes>],
-        times: LoadTimes,
+        lifetime: Lifetime,
     ) -> Option<Prepared> {
         let policy = call.policy;
         let stamps: Vec<TagStamp<'_>> = call
@@ -165,27 +178,48 @@ impl Cache {
                 version: v.as_deref().unwrap_or_default(),
             })
             .collect();
-        // Jitter shortens, never lengthens: a TTL is also a promise (compliance caps).
-        let ttl = if policy.jitter > 0 {
-            policy
-                .ttl
-                .mul_f64(1.0 - crate::random::unit() * f64::from(policy.jitter) / 100.0)
-        } else {
-            policy.ttl
+        let (times, mut retention) = match lifetime {
+            Lifetime::Loaded(load) => {
+                // Jitter shortens, never lengthens: a TTL is also a promise (compliance caps).
+                let ttl = if policy.jitter > 0 {
+                    policy
+                        .ttl
+                        .mul_f64(1.0 - crate::random::unit() * f64::from(policy.jitter) / 100.0)
+                } else {
+                    policy.ttl
+                };
+                let times = EntryTimes::starting(load.started_ms, load.took, ttl, policy.stale);
+                (times, policy.retention(ttl))
+            }
+            Lifetime::FailSafe {
+                now_ms,
+                fresh_until_ms,
+                expires_ms,
+                kept_until_ms,
+            } => {
+                let times = EntryTimes {
+                    created_ms: now_ms,
+                    fresh_until_ms,
+                    expires_ms,
+                    load_micros: 0,
+                };
+                let left = kept_until_ms.saturating_sub(now_ms);
+                (times, Duration::from_millis(left))
+            }
         };
-        let mut retention = policy.retention(ttl);
         if !call.tags.is_empty() {
             // A tagged entry may not outlive its tags' versions (see `tag_ttl`).
             retention = retention.min(self.inner.tag_ttl);
         }
+        if retention.is_zero() {
+            return None;
+        }
         let p = WriteParams {
-            ttl,
-            stale: policy.stale.min(ttl),
             tags: &stamps,
             compress: policy.compress,
             phi: policy.phi,
         };
-        match self.encode(call.key, value, times.started_ms, times.took, &p) {
+        match self.encode(call.key, value, times, &p) {
             Ok(bytes) => Some(Prepared {
                 bytes,
                 retention,
