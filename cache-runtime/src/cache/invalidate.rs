@@ -232,14 +232,9 @@ impl Cache {
         };
         let applied = match &backlog {
             Backlog::Apply(inv) => self.apply_now(inv).await.map(|_| ()),
-            Backlog::Clear if self.inner.prefix.is_empty() => {
-                tracing::error!(
-                    target: "cachette",
-                    "invalidations were lost while the store was unreachable and this cache has no \
-                     prefix to clear; entries may be served until their TTL (set CACHE_PREFIX)"
-                );
-                Ok(())
-            }
+            // Clearing everything without a prefix would clear other programs' keys, and
+            // dropping the backlog would serve what it invalidated: read nothing instead.
+            Backlog::Clear if self.inner.prefix.is_empty() => Err(StoreError::BacklogLost),
             Backlog::Clear => self.invalidate_pattern_now("*").await.map(|_| ()),
         };
         match applied {
