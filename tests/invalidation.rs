@@ -193,6 +193,50 @@ async fn key_invalidation_beats_a_load_in_flight(fx: Fixture) {
     }
 }
 
+/// Regression: a load that outlived the tombstone of an invalidation issued during it wrote
+/// its older value once the tombstone had expired.
+async fn a_load_that_outlives_the_tombstone_writes_nothing(cache: Cache) {
+    let fx = Fixture {
+        cache,
+        server: None,
+        _cluster: None,
+    };
+    let (task, started, release) = blocked_load(&fx, "long", &[], 1);
+    started.await.unwrap();
+    fx.cache.invalidate("long").await.unwrap();
+    // The tombstone lives 100 ms; the load goes on well past it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    release.send(()).unwrap();
+    assert_eq!(task.await.unwrap(), 1, "the caller still gets its value");
+    assert_eq!(
+        fx.cache.get::<u32>("long").await.unwrap(),
+        None,
+        "but it was not written"
+    );
+}
+
+#[tokio::test]
+async fn a_load_that_outlives_the_tombstone_writes_nothing_in_memory() {
+    let cache = Cache::builder()
+        .prefix("t")
+        .tombstone_ttl(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    a_load_that_outlives_the_tombstone_writes_nothing(cache).await;
+}
+
+#[tokio::test]
+async fn a_load_that_outlives_the_tombstone_writes_nothing_on_redis() {
+    let server = RedisServer::start();
+    let cache = Cache::builder()
+        .redis(server.url())
+        .prefix("t")
+        .tombstone_ttl(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    a_load_that_outlives_the_tombstone_writes_nothing(cache).await;
+}
+
 async fn tag_invalidation_beats_a_load_in_flight(fx: Fixture) {
     let runs = AtomicU32::new(0);
     let (task, started, release) = blocked_load(&fx, "tagged", &["t1"], 1);

@@ -10,6 +10,11 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Unix time in ms on this machine's clock.
+/// `d` in whole milliseconds, saturating.
+pub(crate) fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

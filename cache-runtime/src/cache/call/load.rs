@@ -15,6 +15,7 @@ use super::refresh::{Background, RefreshMode};
 use super::request::{Call, Load};
 use super::write::{Condition, Lifetime, LoadTimes};
 use crate::cache::{Cache, now_ms};
+use crate::clock::millis;
 use crate::entry;
 use crate::flight::{self, Basis, Leader, Published, Role};
 
@@ -264,8 +265,4 @@ impl Cache {
         self.count_fail_safe(call.spec);
         O::from_cached(fallback.value)
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::lease::Lease;
 use super::lookup::Read;
 use super::request::Call;
-use crate::cache::{Cache, builder};
+use crate::cache::{Cache, builder, now_ms};
+use crate::clock::millis;
 use crate::codec::Compress;
 use crate::entry::{self, EncodeOptions, EntryTimes, TagStamp};
 use crate::error::CacheError;
@@ -179,6 +180,18 @@ impl Cache {
             })
             .collect();
         let (times, mut retention) = match lifetime {
+            Lifetime::Loaded(load)
+                if now_ms().saturating_sub(load.started_ms) >= millis(self.inner.tombstone_ttl) =>
+            {
+                // An invalidation during this load may have left a tombstone that expired
+                // since: the conditional write could no longer see it, so nothing is written.
+                tracing::debug!(
+                    target: "cachette",
+                    key = call.shown_key(),
+                    "a load outlived the tombstone TTL; its value is returned but not cached"
+                );
+                return None;
+            }
             Lifetime::Loaded(load) => {
                 // Jitter shortens, never lengthens: a TTL is also a promise (compliance caps).
                 let ttl = if policy.jitter > 0 {
