@@ -9,7 +9,7 @@ use cachette::{Cache, Invalidation, LoadOptions};
 use support::RedisServer;
 
 /// The rule from the README, for the prefix `app`.
-const RULE: &str = "on >s3cret ~app:* resetchannels -@all +get +set +mget +unlink +exists +pttl +strlen +del +incr +scan +evalsha +eval +script|load +ping";
+const RULE: &str = "on >s3cret ~app:* resetchannels -@all +get +set +mget +unlink +exists +pttl +pexpire +strlen +del +incr +scan +evalsha +eval +script|load +ping";
 
 #[tokio::test]
 async fn a_cache_user_with_the_documented_acl_can_do_everything_it_needs() {

@@ -237,6 +237,48 @@ async fn a_load_that_outlives_the_tombstone_writes_nothing_on_redis() {
     a_load_that_outlives_the_tombstone_writes_nothing(cache).await;
 }
 
+/// Regression: a tag's version lived `tag_ttl` from its creation and was never lengthened, so
+/// entries written late in its life died with it, all at once: a stampede every `tag_ttl`.
+async fn a_tag_version_outlives_the_entries_that_recorded_it(cache: Cache) {
+    let fx = Fixture {
+        cache,
+        server: None,
+        _cluster: None,
+    };
+    let runs = AtomicU32::new(0);
+    // The version of `t` is created here and would expire 2 s later.
+    assert_eq!(load(&fx, "early", &["t"], &runs, 1).await, 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Written 1.2 s into the version's life; kept 2 s (the tag TTL caps it).
+    assert_eq!(load(&fx, "late", &["t"], &runs, 2).await, 2);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // 2.4 s: past the version's first expiry, within the late entry's life.
+    assert_eq!(load(&fx, "late", &["t"], &runs, 3).await, 2, "still a hit");
+    assert_eq!(runs.load(SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_tag_version_outlives_the_entries_that_recorded_it_in_memory() {
+    let cache = Cache::builder()
+        .prefix("t")
+        .tag_ttl(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    a_tag_version_outlives_the_entries_that_recorded_it(cache).await;
+}
+
+#[tokio::test]
+async fn a_tag_version_outlives_the_entries_that_recorded_it_on_redis() {
+    let server = RedisServer::start();
+    let cache = Cache::builder()
+        .redis(server.url())
+        .prefix("t")
+        .tag_ttl(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    a_tag_version_outlives_the_entries_that_recorded_it(cache).await;
+}
+
 async fn tag_invalidation_beats_a_load_in_flight(fx: Fixture) {
     let runs = AtomicU32::new(0);
     let (task, started, release) = blocked_load(&fx, "tagged", &["t1"], 1);

@@ -73,6 +73,14 @@ pub(crate) trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Makes each of `tag_keys` that exists live at least `ttl` from now (never shorter):
+    /// a tag's version must outlive every entry that recorded it.
+    fn extend_versions(
+        &self,
+        tag_keys: &[String],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Removes every key matching the Redis glob `pattern`, in batches, except keys that
     /// start with one of `keep` (locks and fencing counters outlive every invalidation);
     /// returns how many. Key names need not be UTF-8.
@@ -180,6 +188,9 @@ impl Store for AnyStore {
     }
     async fn bump_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
         dispatch!(self, s => s.bump_versions(tag_keys, ttl).await)
+    }
+    async fn extend_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
+        dispatch!(self, s => s.extend_versions(tag_keys, ttl).await)
     }
     async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
         dispatch!(self, s => s.delete_matching(pattern, keep).await)

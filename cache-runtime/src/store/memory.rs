@@ -222,6 +222,25 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn extend_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let expires_at = Self::deadline(now, ttl);
+        for key in tag_keys {
+            self.inner
+                .entry_by_ref(key.as_str())
+                .and_compute_with(|current| match current.map(|e| e.into_value()) {
+                    Some(slot) if slot.expires_at > now && slot.expires_at < expires_at => {
+                        Op::Put(Slot {
+                            value: slot.value,
+                            expires_at,
+                        })
+                    }
+                    _ => Op::Nop,
+                });
+        }
+        Ok(())
+    }
+
     async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
         let now = Instant::now();
         let mut removed = 0;

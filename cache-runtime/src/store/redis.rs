@@ -393,6 +393,26 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    async fn extend_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
+        if tag_keys.is_empty() {
+            return Ok(());
+        }
+        try_join_all(self.groups(tag_keys).iter().map(|group| {
+            let mut pipe = redis::pipe();
+            for &i in group {
+                // GT: only ever lengthens; a missing key is left missing (Redis 7).
+                pipe.cmd("PEXPIRE")
+                    .arg(&tag_keys[i])
+                    .arg(px(ttl))
+                    .arg("GT")
+                    .ignore();
+            }
+            self.pipeline::<()>(pipe)
+        }))
+        .await?;
+        Ok(())
+    }
+
     async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
         let mut conn = self.conn()?;
         let Conn::Cluster(cluster) = &mut conn else {

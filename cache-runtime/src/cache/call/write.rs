@@ -273,18 +273,29 @@ impl Cache {
             // The store releases it with the write, or on its own after a refused script.
             lease.mark_released();
         }
-        let stored = self
-            .inner
-            .store
-            .write_if(WriteIf {
-                key: call.key,
-                value: prepared.bytes.clone(),
-                ttl: prepared.retention,
-                observed,
-                replace_values,
-                release: lease.map(|l| (l.key.as_str(), l.token.as_slice())),
-            })
-            .await;
+        let store = &self.inner.store;
+        let write = store.write_if(WriteIf {
+            key: call.key,
+            value: prepared.bytes.clone(),
+            ttl: prepared.retention,
+            observed,
+            replace_values,
+            release: lease.map(|l| (l.key.as_str(), l.token.as_slice())),
+        });
+        // The entry's tags' versions must outlive it: lengthened alongside the write (one
+        // round trip of waiting). Should that fail, the entry dies with its tags' versions
+        // early: a miss, never a value an invalidation replaced.
+        let stored = if call.tags.is_empty() {
+            write.await
+        } else {
+            let tag_keys: Vec<String> = call.tags.iter().map(|t| self.tag_key(t)).collect();
+            let extend = store.extend_versions(&tag_keys, prepared.retention);
+            let (stored, extended) = futures_util::future::join(write, extend).await;
+            if let Err(e) = extended {
+                self.store_error(call.spec, "pexpire", &e);
+            }
+            stored
+        };
         let outcome = match stored {
             Ok(true) => "ok",
             Ok(false) => {
