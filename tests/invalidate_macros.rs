@@ -18,6 +18,7 @@ on_both!(
     before_invalidates_ahead_of_the_body,
     cache_put_replaces_the_cached_value,
     pattern_arguments_are_escaped,
+    a_caller_after_an_invalidation_never_gets_an_older_uncached_outcome,
 );
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,4 +360,49 @@ async fn an_invalidation_during_a_write_through_wins() {
         None,
         "the later invalidation stands"
     );
+}
+
+/// The first load blocks until released and fails; later loads succeed.
+struct Gate {
+    calls: AtomicU32,
+    started: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+#[cached(key = "gated:{id}", cache = cache, skip = [cache, gate])]
+async fn gated(cache: &Cache, gate: &Gate, id: u32) -> Result<u32, String> {
+    if gate.calls.fetch_add(1, SeqCst) == 0 {
+        gate.started.notify_one();
+        gate.release.notified().await;
+        return Err(format!("loaded before the invalidation of {id}"));
+    }
+    Ok(2)
+}
+
+/// Regression: a caller that arrived after an invalidation had completed could be handed the
+/// outcome of a load that began before it, when that outcome is not cached (an `Err`, a
+/// `None`, an oversized value): followers checked only entries against what they read.
+async fn a_caller_after_an_invalidation_never_gets_an_older_uncached_outcome(cache: Cache) {
+    let gate = Gate {
+        calls: AtomicU32::new(0),
+        started: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+    };
+    let leader = gated(&cache, &gate, 1);
+    let later = async {
+        gate.started.notified().await;
+        cache.invalidate("gated:1").await.unwrap();
+        // Arrives after the invalidation completed, while the first load is still running.
+        let follower = gated(&cache, &gate, 1);
+        let release = async {
+            while cache.stats().total.waited == 0 {
+                tokio::task::yield_now().await;
+            }
+            gate.release.notify_one();
+        };
+        tokio::join!(follower, release).0
+    };
+    let (first, second) = tokio::join!(leader, later);
+    assert_eq!(first, Err("loaded before the invalidation of 1".to_owned()));
+    assert_eq!(second, Ok(2), "the later caller loads for itself");
 }

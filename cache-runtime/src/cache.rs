@@ -67,7 +67,7 @@ pub(crate) struct Inner {
     pub(crate) tombstone_ttl: Duration,
     pub(crate) limits: builder::Limits,
     pub(crate) phi: crate::phi::PhiHooks,
-    pub(crate) flights: Arc<crate::flight::Flights>,
+    pub(crate) flights: Arc<crate::flight::Flights<call::Read>>,
     pub(crate) refresher: Arc<crate::refresh_queue::Refresher>,
     pub(crate) events: invalidate::Rules,
     pub(crate) pending: pending::Pending,

@@ -14,47 +14,45 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-/// What a shared entry was loaded against, so that a follower can tell whether it still holds:
-/// a follower that saw a newer state of the key (a tombstone, another entry) than the leader's
-/// load started from must not take the leader's older value.
+/// What a leader hands its followers, each with `B`: the state of the key the leader's load
+/// started from, so that a follower can tell whether it holds for the state the follower read
+/// (a follower that read a newer state, such as a tombstone, must not take an older result).
 #[derive(Clone)]
-pub(crate) enum Basis {
-    /// Loaded after a lookup that saw this (`None`: nothing).
-    Observed(Option<Bytes>),
-    /// Read back from the store after the follower's own lookup.
-    Current,
-}
-
-/// What a leader hands its followers.
-#[derive(Clone)]
-pub(crate) enum Published {
-    /// The entry the leader wrote (or would have written), and what it was loaded against.
-    Entry(Bytes, Basis),
-    /// The outcome itself, for outcomes that can be cloned.
-    Outcome(Arc<dyn Any + Send + Sync>),
+pub(crate) enum Published<B> {
+    /// The entry the leader wrote (or would have written).
+    Entry(Bytes, B),
+    /// The outcome itself, for outcomes that are not stored but can be cloned.
+    Outcome(Arc<dyn Any + Send + Sync>, B),
     /// Nothing to share: load again.
     Retry,
 }
 
-type Slot = watch::Sender<Option<Published>>;
+type Slot<B> = watch::Sender<Option<Published<B>>>;
 
 /// The flights of one cache.
-#[derive(Default)]
-pub(crate) struct Flights {
-    by_key: Mutex<HashMap<String, Arc<Slot>>>,
+pub(crate) struct Flights<B> {
+    by_key: Mutex<HashMap<String, Arc<Slot<B>>>>,
+}
+
+impl<B> Default for Flights<B> {
+    fn default() -> Self {
+        Flights {
+            by_key: Mutex::default(),
+        }
+    }
 }
 
 /// A caller's role in the flight of its key.
-pub(crate) enum Role {
+pub(crate) enum Role<B: Clone> {
     /// Load, then [`Leader::publish`].
-    Leader(Leader),
+    Leader(Leader<B>),
     /// Wait for the leader's result.
-    Follower(watch::Receiver<Option<Published>>),
+    Follower(watch::Receiver<Option<Published<B>>>),
 }
 
-impl Flights {
+impl<B: Clone> Flights<B> {
     /// Joins the flight of `key`, leading it if there is none.
-    pub(crate) fn join(self: &Arc<Self>, key: &str) -> Role {
+    pub(crate) fn join(self: &Arc<Self>, key: &str) -> Role<B> {
         let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = by_key.get(key) {
             return Role::Follower(slot.subscribe());
@@ -77,20 +75,20 @@ impl Flights {
 
 /// The leader of a flight. Dropping it without publishing (a cancelled caller) publishes
 /// `Retry`, so followers never wait on a load that no longer runs.
-pub(crate) struct Leader {
-    flights: Arc<Flights>,
+pub(crate) struct Leader<B: Clone> {
+    flights: Arc<Flights<B>>,
     key: String,
-    slot: Arc<Slot>,
+    slot: Arc<Slot<B>>,
     published: bool,
 }
 
-impl Leader {
+impl<B: Clone> Leader<B> {
     /// Hands `shared` to the followers and ends the flight.
-    pub(crate) fn publish(mut self, shared: Published) {
+    pub(crate) fn publish(mut self, shared: Published<B>) {
         self.finish(shared);
     }
 
-    fn finish(&mut self, shared: Published) {
+    fn finish(&mut self, shared: Published<B>) {
         if self.published {
             return;
         }
@@ -113,14 +111,16 @@ impl Leader {
     }
 }
 
-impl Drop for Leader {
+impl<B: Clone> Drop for Leader<B> {
     fn drop(&mut self) {
         self.finish(Published::Retry);
     }
 }
 
 /// Waits for the leader's result; a leader that vanished reads as `Retry`.
-pub(crate) async fn follow(mut rx: watch::Receiver<Option<Published>>) -> Published {
+pub(crate) async fn follow<B: Clone>(
+    mut rx: watch::Receiver<Option<Published<B>>>,
+) -> Published<B> {
     match rx.wait_for(Option::is_some).await {
         Ok(v) => v.clone().unwrap_or(Published::Retry),
         Err(_) => Published::Retry,
@@ -133,7 +133,7 @@ mod tests {
 
     #[tokio::test]
     async fn followers_get_what_the_leader_publishes() {
-        let flights = Arc::new(Flights::default());
+        let flights = Arc::new(Flights::<()>::default());
         let Role::Leader(leader) = flights.join("k") else {
             panic!("first is leader")
         };
@@ -143,7 +143,7 @@ mod tests {
         let Role::Leader(other) = flights.join("other") else {
             panic!("other key leads")
         };
-        leader.publish(Published::Entry(Bytes::from_static(b"v"), Basis::Current));
+        leader.publish(Published::Entry(Bytes::from_static(b"v"), ()));
         assert!(matches!(follow(rx).await, Published::Entry(b, _) if b == "v"));
         assert_eq!(flights.len(), 1);
         drop(other);
@@ -152,7 +152,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_leader_releases_its_followers() {
-        let flights = Arc::new(Flights::default());
+        let flights = Arc::new(Flights::<()>::default());
         let Role::Leader(leader) = flights.join("k") else {
             panic!()
         };

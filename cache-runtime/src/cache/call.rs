@@ -29,6 +29,7 @@ mod write;
 
 use std::future::Future;
 
+pub(crate) use self::lookup::Read;
 use self::lookup::{Age, Found, Lookup};
 pub use self::outcome::{Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
 pub(crate) use self::refresh::{InBackground, Inline, RefreshMode};

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::lease::Lease;
@@ -17,19 +16,20 @@ use super::write::{Condition, Lifetime, LoadTimes};
 use crate::cache::{Cache, now_ms};
 use crate::clock::millis;
 use crate::entry;
-use crate::flight::{self, Basis, Leader, Published, Role};
+use crate::flight::{self, Leader, Published, Role};
 
 /// What the leader of a load holds: this process's flight, and the lease when it got one
 /// (none: the store is unreachable, the refresh is forced, or another process's load took
 /// longer than `lease_wait`).
 struct Won {
-    leader: Leader,
+    leader: Leader<Read>,
     lease: Option<Lease>,
 }
 
 /// What waiting for another process's load gave.
 enum Waited<T> {
-    Value(T, Bytes),
+    /// The other process's value, and the read that found it.
+    Value(T, Read),
     Lease(Lease),
     GaveUp,
 }
@@ -67,16 +67,20 @@ impl Cache {
                 };
                 return match published {
                     Published::Entry(bytes, basis) => {
-                        match self.accept_published::<O::Value>(call, &bytes, &basis, &read) {
+                        match self.accept_entry::<O::Value>(call, &bytes, &basis, &read) {
                             Some(v) => Ok(O::from_cached(v)),
                             None => Err(load),
                         }
                     }
-                    Published::Outcome(any) => match share.and_then(|s| (s.from_any)(&*any)) {
-                        Some(out) => Ok(out),
-                        None => Err(load),
-                    },
-                    Published::Retry => Err(load),
+                    // An outcome carries no tags of its own: it holds only for a follower that
+                    // read the very state (entry and tag versions) its load started from.
+                    Published::Outcome(any, basis) if same_state(&basis, &read) => {
+                        match share.and_then(|s| (s.from_any)(&*any)) {
+                            Some(out) => Ok(out),
+                            None => Err(load),
+                        }
+                    }
+                    Published::Outcome(..) | Published::Retry => Err(load),
                 };
             }
         };
@@ -87,8 +91,11 @@ impl Cache {
             // Waiting would return the very value a forced refresh bypasses.
             None if call.policy.force_refresh => None,
             None => match self.wait_for_other::<O>(call).await {
-                Waited::Value(v, bytes) => {
-                    leader.publish(Published::Entry(bytes, Basis::Current));
+                Waited::Value(v, found) => {
+                    // Followers take it only if they read this very entry: one that read a
+                    // newer state (an invalidation after this read) reads again.
+                    let bytes = found.observed.clone().unwrap_or_default();
+                    leader.publish(Published::Entry(bytes, found));
                     return Ok(O::from_cached(v));
                 }
                 Waited::Lease(lease) => Some(lease),
@@ -104,22 +111,15 @@ impl Cache {
     /// A follower takes the leader's entry only if it was loaded against the state of the key
     /// the follower saw, and carries the tag versions the follower read: otherwise the key was
     /// invalidated while the leader loaded, and the follower goes round again.
-    fn accept_published<T: DeserializeOwned>(
+    fn accept_entry<T: DeserializeOwned>(
         &self,
         call: Call<'_>,
         bytes: &[u8],
-        basis: &Basis,
+        basis: &Read,
         read: &Read,
     ) -> Option<T> {
-        if let Basis::Observed(theirs) = basis {
-            let same = match (theirs, &read.observed) {
-                (None, None) => true,
-                (Some(a), Some(b)) => crate::store::same_fingerprint(a, b),
-                _ => false,
-            };
-            if !same {
-                return None;
-            }
+        if !same_entry(basis, read) {
+            return None;
         }
         let raw = entry::parse(bytes).ok()?;
         if !raw.tags_current(call.tags, &read.versions) {
@@ -149,12 +149,8 @@ impl Cache {
                             age: Age::Fresh | Age::RefreshEarly | Age::Stale,
                             ..
                         }),
-                    read:
-                        Read {
-                            observed: Some(bytes),
-                            ..
-                        },
-                }) => return Waited::Value(value, bytes),
+                    read,
+                }) if read.observed.is_some() => return Waited::Value(value, read),
                 Ok(_) => {}
                 Err(_) => return Waited::GaveUp,
             }
@@ -229,7 +225,7 @@ impl Cache {
                     kept_until_ms,
                 };
                 let published = match self.write(call, &old.value, &read, lifetime, cond).await {
-                    Some(bytes) => Published::Entry(bytes, Basis::Observed(read.observed.clone())),
+                    Some(bytes) => Published::Entry(bytes, read.clone()),
                     None => Published::Retry,
                 };
                 leader.publish(published);
@@ -247,14 +243,14 @@ impl Cache {
             Some(value) => {
                 let times = LoadTimes { started_ms, took };
                 if let Some(bytes) = self.write(call, value, &read, times.into(), cond).await {
-                    published = Published::Entry(bytes, Basis::Observed(read.observed.clone()));
+                    published = Published::Entry(bytes, read.clone());
                 }
             }
             None => self.release_unwritten(cond).await,
         }
         if matches!(published, Published::Retry) {
             if let Some(s) = share {
-                published = Published::Outcome((s.to_any)(&out));
+                published = Published::Outcome((s.to_any)(&out), read.clone());
             }
         }
         leader.publish(published);
@@ -265,4 +261,18 @@ impl Cache {
         self.count_fail_safe(call.spec);
         O::from_cached(fallback.value)
     }
+}
+
+/// Whether two reads saw the same entry (by fingerprint), or both saw nothing.
+fn same_entry(a: &Read, b: &Read) -> bool {
+    match (&a.observed, &b.observed) {
+        (None, None) => true,
+        (Some(a), Some(b)) => crate::store::same_fingerprint(a, b),
+        _ => false,
+    }
+}
+
+/// Whether two reads saw the same entry and the same tag versions.
+fn same_state(a: &Read, b: &Read) -> bool {
+    same_entry(a, b) && a.versions == b.versions
 }

@@ -13,7 +13,7 @@ use super::request::{Call, Load};
 use super::write::{Condition, LoadTimes};
 use crate::cache::options::Policy;
 use crate::cache::{Cache, now_ms};
-use crate::flight::{Basis, Leader, Published, Role};
+use crate::flight::{Leader, Published, Role};
 use crate::refresh_queue::Priority;
 use crate::registry::FnSpec;
 
@@ -26,7 +26,7 @@ pub(crate) struct Background {
     pub policy: Policy,
     pub read: Read,
     /// The flight to publish the result to; `None` when it was published already.
-    pub leader: Option<Leader>,
+    pub leader: Option<Leader<Read>>,
 }
 
 impl Background {
@@ -146,7 +146,7 @@ impl Cache {
             Some(prepared) => {
                 let observed = bg.read.observed.as_deref();
                 self.store_prepared(call, &prepared, observed, cond).await;
-                Published::Entry(prepared.bytes, Basis::Observed(bg.read.observed.clone()))
+                Published::Entry(prepared.bytes, bg.read.clone())
             }
             None => {
                 self.release_unwritten(cond).await;
@@ -214,7 +214,7 @@ impl Cache {
                     took: started.elapsed(),
                 };
                 match self.write(call, value, &read, times.into(), cond).await {
-                    Some(bytes) => Published::Entry(bytes, Basis::Observed(read.observed.clone())),
+                    Some(bytes) => Published::Entry(bytes, read.clone()),
                     None => Published::Retry,
                 }
             }
