@@ -192,6 +192,79 @@ async fn an_overflowing_backlog_without_a_prefix_is_never_dropped() {
     );
 }
 
+/// Regression: a queued pattern matching a key name that is not UTF-8 never drained (SCAN
+/// replies were read as strings), and every call stayed uncached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_over_binary_key_names_drains() {
+    let server = RedisServer::start();
+    let cache = cache(&server);
+    let mut conn = server.conn();
+    let binary: &[u8] = b"f:bin:\xff\xfe";
+    let _: () = redis::cmd("SET")
+        .arg(binary)
+        .arg(1)
+        .query(&mut conn)
+        .unwrap();
+    server.pause();
+    assert!(cache.invalidate_pattern("bin:*").await.is_err());
+    server.resume();
+    let drained = eventually(Duration::from_secs(5), async || {
+        value(&cache, 1).await.unwrap();
+        cache.health().await.pending_invalidations == 0
+    })
+    .await;
+    assert!(drained, "{:?}", cache.health().await);
+    let n: u32 = redis::cmd("EXISTS").arg(binary).query(&mut conn).unwrap();
+    assert_eq!(n, 0, "the binary key matched the pattern and was removed");
+}
+
+/// A backlog the store keeps refusing (here an ACL without UNLINK) is not retried for ever:
+/// it becomes a clear of the prefix, and when that is refused too the cache reads nothing;
+/// every call meanwhile returns what its loader returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_the_store_keeps_refusing_is_escalated_not_retried_for_ever() {
+    let server = RedisServer::start();
+    let mut admin = server.conn();
+    let _: () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "limited",
+            "on",
+            ">pw",
+            "~f:*",
+            "resetchannels",
+            "+@all",
+            "-unlink",
+        ])
+        .query(&mut admin)
+        .unwrap();
+    let cache = Cache::builder()
+        .redis(format!("redis://limited:pw@127.0.0.1:{}", server.port()))
+        .prefix("f")
+        .command_timeout(TIMEOUT)
+        .connection_timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    let o = LoadOptions::ttl(Duration::from_secs(60));
+    let load = |v: u32| move || async move { Ok::<u32, std::io::Error>(v) };
+    assert_eq!(cache.get_or_load("x:1", &o, load(1)).await.unwrap(), 1);
+    assert!(
+        cache.invalidate_pattern("x:*").await.is_err(),
+        "UNLINK is refused"
+    );
+    let mut ended = false;
+    for _ in 0..20 {
+        assert_eq!(cache.get_or_load("x:1", &o, load(2)).await.unwrap(), 2);
+        if let Err(cachette::CacheError::Store(cachette::StoreError::BacklogLost)) =
+            cache.get::<u32>("x:1").await
+        {
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "still retrying the refused backlog");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_redis_evicts_or_refuses_and_calls_still_succeed() {
     let server = RedisServer::start();

@@ -79,15 +79,36 @@ pub enum StoreError {
     #[error("the store is failing; circuit breaker open, skipping it")]
     CircuitOpen,
     /// More invalidations failed during an outage than the backlog keeps
-    /// (`CacheBuilder::pending_invalidations`), and this cache has no prefix whose clearing
-    /// would cover them: it can no longer tell current entries from invalidated ones, so it
-    /// reads nothing from the store (every call runs uncached) until the process restarts.
-    /// Set a prefix (`CACHE_PREFIX`) so that such an overflow clears the prefix instead.
+    /// (`CacheBuilder::pending_invalidations`), or the store kept refusing them, and this cache
+    /// has no prefix whose clearing would cover them (or the store refused that too): it can no
+    /// longer tell current entries from invalidated ones, so it reads nothing from the store
+    /// (every call runs uncached) until the process restarts. Set a prefix (`CACHE_PREFIX`) so
+    /// that such an overflow clears the prefix instead.
     #[error(
         "invalidations were lost during an outage and there is no key prefix to clear; \
          reading nothing from the store (set CACHE_PREFIX)"
     )]
     BacklogLost,
+    /// Another caller is applying the invalidations queued during an outage; until it has,
+    /// this call reads nothing from the store and runs uncached.
+    #[error("invalidations from an outage are being applied; running uncached meanwhile")]
+    BacklogApplying,
+}
+
+impl StoreError {
+    /// Whether the store answered (with an error) rather than being unreachable: retrying
+    /// the same request will not help.
+    pub(crate) fn answered(&self) -> bool {
+        match self {
+            StoreError::Redis(e) => {
+                !(e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout())
+            }
+            _ => false,
+        }
+    }
 }
 
 /// An error of the service-level API ([`Cache::get`](crate::Cache::get) and friends).

@@ -227,6 +227,19 @@ impl Cache {
         if self.inner.pending.is_empty() {
             return Ok(());
         }
+        // One applier at a time, each with one pass; the others run uncached meanwhile
+        // rather than queue behind it (through an outage, each pass may cost a timeout).
+        if self
+            .inner
+            .pending
+            .lost
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(StoreError::BacklogLost);
+        }
+        let Ok(_applying) = self.inner.pending.applier.try_lock() else {
+            return Err(StoreError::BacklogApplying);
+        };
         let Some(backlog) = self.inner.pending.snapshot() else {
             return Ok(());
         };
@@ -242,6 +255,25 @@ impl Cache {
                 self.inner.pending.applied(&backlog);
                 tracing::info!(target: "cachette", "invalidations queued during the outage applied");
                 Ok(())
+            }
+            Err(e) if e.answered() && self.inner.pending.refused() => {
+                // The store answers and keeps refusing (not an outage): retrying the same
+                // backlog for ever would keep every call uncached. A clear of the prefix
+                // covers it; refused too, the cache reads nothing (as without a prefix).
+                match backlog {
+                    Backlog::Apply(_) => {
+                        tracing::error!(target: "cachette", error = %e, "the store keeps refusing the invalidations queued during an outage; clearing the prefix instead");
+                        self.inner.pending.escalate();
+                    }
+                    Backlog::Clear => {
+                        tracing::error!(target: "cachette", error = %e, "the store keeps refusing to clear the prefix; reading nothing from it until restarted");
+                        self.inner
+                            .pending
+                            .lost
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                Err(e)
             }
             Err(e) => Err(e),
         }

@@ -27,6 +27,9 @@ impl Set {
     }
 }
 
+/// How many times in a row the store may refuse the backlog before it is escalated.
+pub(crate) const REFUSALS: u32 = 3;
+
 /// What to apply on recovery.
 pub(crate) enum Backlog {
     /// These invalidations.
@@ -37,6 +40,13 @@ pub(crate) enum Backlog {
 
 pub(crate) struct Pending {
     set: Mutex<Set>,
+    /// Held by the one caller applying the backlog; the others run uncached meanwhile.
+    pub(crate) applier: tokio::sync::Mutex<()>,
+    /// Failed applications in a row in which the store answered (with an error): a backlog
+    /// the store keeps refusing is escalated, never retried for ever.
+    refused: std::sync::atomic::AtomicU32,
+    /// The store refused even the clear: nothing is read from it until the process restarts.
+    pub(crate) lost: AtomicBool,
     /// Whether anything is queued; read on every call, so an atomic rather than the lock.
     any: AtomicBool,
     limit: usize,
@@ -48,6 +58,9 @@ impl Pending {
     pub(crate) fn new(limit: usize) -> Self {
         Pending {
             set: Mutex::new(Set::default()),
+            applier: tokio::sync::Mutex::new(()),
+            refused: std::sync::atomic::AtomicU32::new(0),
+            lost: AtomicBool::new(false),
             any: AtomicBool::new(false),
             limit: limit.max(1),
             queued: AtomicU64::new(0),
@@ -110,8 +123,28 @@ impl Pending {
         ))
     }
 
+    /// Counts an application the store refused; `true` once it has refused
+    /// [`REFUSALS`] in a row.
+    pub(crate) fn refused(&self) -> bool {
+        self.refused.fetch_add(1, Relaxed) + 1 >= REFUSALS
+    }
+
+    /// Gives up on the details: what is queued is replaced by a clear of the whole prefix,
+    /// which covers it (and more).
+    pub(crate) fn escalate(&self) {
+        let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        *set = Set {
+            overflow: true,
+            ..Set::default()
+        };
+        self.refused.store(0, Relaxed);
+        self.overflows.fetch_add(1, Relaxed);
+        self.any.store(true, Relaxed);
+    }
+
     /// Removes what `backlog` held, once applied; anything queued since stays.
     pub(crate) fn applied(&self, backlog: &Backlog) {
+        self.refused.store(0, Relaxed);
         let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
         match backlog {
             Backlog::Clear => *set = Set::default(),
