@@ -7,6 +7,7 @@ use syn::spanned::Spanned as _;
 use syn::{Data, DeriveInput, Fields, GenericParam, LitStr, Path, Type};
 
 use crate::ctxt::Ctxt;
+use crate::expand::respan;
 
 pub(crate) fn key_part(input: TokenStream) -> TokenStream {
     match expand(input) {
@@ -24,6 +25,8 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         Data::Struct(s) if s.fields.len() == 1 => {
             let field = s.fields.iter().next().expect("one field");
             let ty = &field.ty;
+            // A missing `KeyPart` is reported at the field's type alone.
+            let krate = respan(&krate, ty.span());
             let access = match &field.ident {
                 Some(id) => quote_spanned!(ty.span()=> self.#id),
                 None => quote_spanned!(ty.span()=> self.0),

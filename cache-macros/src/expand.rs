@@ -91,6 +91,26 @@ impl Common {
     }
 }
 
+/// `tokens` with every token at `span`, so that an error about a call written with them (a
+/// trait bound of a `__macro_support` function) lands on the user's token that `span` is, and
+/// only there.
+pub(crate) fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(&g.stream(), span));
+                group.set_span(span);
+                tt = group.into();
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}
+
 /// Parses the templates `lits`, recording the errors of all of them in `cx`.
 pub(crate) fn templates(cx: &Ctxt, lits: &[syn::LitStr], what: &str) -> Vec<Template> {
     lits.iter()

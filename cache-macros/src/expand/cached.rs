@@ -7,7 +7,7 @@ use syn::ext::IdentExt as _;
 use syn::visit::Visit;
 use syn::{FnArg, ItemFn, LitStr, ReturnType};
 
-use super::{Common, Mode, body, render_with, ret_ty, shape, templates};
+use super::{Common, Mode, body, render_with, respan, ret_ty, shape, templates};
 use crate::attr::{Attr, CacheArgs, CompressArg, Stale};
 use crate::ctxt::Ctxt;
 use crate::params::Params;
@@ -173,9 +173,11 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
         ReturnType::Default => func.sig.ident.span(),
     };
     let spec_ref = quote!(&__CACHETTE_SPEC, __cachette_key, &__cachette_tags);
+    // The whole call at the value's type, where a missing `Serialize` is reported.
+    let support_at = respan(support, ret_span);
     let (call, check_send) = if attr == Attr::CachePut {
         let call = quote_spanned! {ret_span=>
-            #support::put(__cachette_cache, #spec_ref, __cachette_load()).await
+            #support_at::put(__cachette_cache, #spec_ref, __cachette_load()).await
         };
         (call, None)
     } else {
@@ -186,7 +188,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
             quote_spanned!(ret_span=> cached_inline)
         };
         let call = quote_spanned! {ret_span=>
-            #support::#entry(__cachette_cache, #spec_ref, __cachette_load, __cachette_share.as_ref()).await
+            #support_at::#entry(__cachette_cache, #spec_ref, __cachette_load, __cachette_share.as_ref()).await
         };
         (call, background.then(|| check_send(attr, func)))
     };
