@@ -38,7 +38,8 @@ pub use cache_runtime::{
     AlreadyInstalled, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec, Compress,
     Counters, EntryTimes, FnSpec, Health, Invalidation, InvalidationReport, KeyWriter, LoadOptions,
     LockError, LockGuard, MemoryStore, RedisStore, RedisStoreConfig, Stats, StatsSnapshot,
-    StoreError, defaults, duplicate_templates, escape, global, install, registry, write_hash,
+    StoreError, UnhashableValue, defaults, duplicate_templates, escape, global, install, registry,
+    write_hash,
 };
 
 /// Types that render into cache keys; see [`KeyPart`](trait@KeyPart).
@@ -59,19 +60,3 @@ pub mod healthcare {
 /// What the macros expand to; not a public API.
 #[doc(hidden)]
 pub use cache_runtime::__macro_support;
-
-#[doc(hidden)]
-pub mod __private {
-    pub use cache_runtime::__private::*;
-    pub use cache_runtime::{Cache, Compress, FnSpec, Invalidation, KeyPart, global};
-    pub use core::option::Option::{None, Some};
-    pub use core::time::Duration;
-    pub use std::string::String;
-    pub use std::vec::Vec;
-
-    /// Where the macros look up the cache of a call: `&Cache`, or anything that derefs to it.
-    #[inline]
-    pub fn cache_ref(cache: &Cache) -> &Cache {
-        cache
-    }
-}

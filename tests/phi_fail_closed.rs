@@ -9,8 +9,8 @@ use cachette::healthcare::{HmacIdHasher, Keyring};
 use cachette::{BuildError, Cache, CacheBuilder, FnSpec};
 
 // What `#[patient_cache]` registers for a protected function.
-#[linkme::distributed_slice(cachette::__private::REGISTRY)]
-#[linkme(crate = cachette::__private::linkme)]
+#[linkme::distributed_slice(cachette::__macro_support::REGISTRY)]
+#[linkme(crate = cachette::__macro_support::linkme)]
 static PATIENT_RECORDS: FnSpec =
     FnSpec::new("patient_records", "clinic::records", "patient:{patient_id}").phi();
 

@@ -1,17 +1,27 @@
-//! The arguments of the attributes: `#[cached]`, `#[cache_put]`, `#[invalidate]`,
-//! `#[patient_cache]` and `#[invalidate_patient_cache]`, each with its own set of names.
+//! The arguments of the attributes. [`ARGS`] is the one list of them: which attributes take
+//! each, what its value is, and how it is written. Parsing, the error for an unknown or
+//! malformed argument and the examples in messages all read it; each attribute family then
+//! gets its own typed arguments ([`CacheArgs`], [`InvalidateArgs`]).
+//!
+//! Argument names are looked up in the table rather than declared with `custom_keyword!`, as
+//! tracing-attributes does: a second list of keywords would be one more place to keep in step,
+//! and the table already gives the did-you-mean and the list of valid names.
 
 use proc_macro2::Span;
 use syn::ext::IdentExt as _;
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{Parse, ParseStream, Parser as _};
 use syn::punctuated::Punctuated;
-use syn::{Expr, Ident, Lit, LitStr, Path, Token, bracketed};
+use syn::{Expr, Ident, Lit, LitBool, LitFloat, LitInt, LitStr, Path, Token, bracketed};
 
+use crate::ctxt::Ctxt;
 use crate::duration;
+use crate::suggest::closest;
 
-/// Which attribute is being parsed.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Kind {
+/// Which attribute is being read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) enum Attr {
+    /// The default only so that the typed arguments can derive `Default`.
+    #[default]
     Cached,
     PatientCache,
     CachePut,
@@ -19,98 +29,314 @@ pub(crate) enum Kind {
     InvalidatePatientCache,
 }
 
-const CACHED: &[&str] = &[
-    "key",
-    "ttl",
-    "stale",
-    "tags",
-    "compress",
-    "version",
-    "skip",
-    "condition",
-    "cache",
-    "cache_none",
-    "timeout",
-    "fail_safe",
-    "jitter",
-    "early",
-    "beta",
-    "priority",
-    "refresh",
-    "crate",
-];
-const PATIENT_CACHE: &[&str] = &[
-    "key",
-    "ttl",
-    "stale",
-    "tags",
-    "compress",
-    "version",
-    "skip",
-    "condition",
-    "cache",
-    "cache_none",
-    "timeout",
-    "fail_safe",
-    "jitter",
-    "early",
-    "beta",
-    "priority",
-    "refresh",
-    "compliance",
-    "emergency",
-    "patient",
-    "doctor",
-    "clinic",
-    "crate",
-];
-const CACHE_PUT: &[&str] = &[
-    "key",
-    "ttl",
-    "stale",
-    "tags",
-    "compress",
-    "version",
-    "condition",
-    "cache",
-    "cache_none",
-    "crate",
-];
-const INVALIDATE: &[&str] = &[
-    "keys", "patterns", "tags", "version", "before", "cache", "crate",
-];
-const INVALIDATE_PATIENT: &[&str] = &[
-    "keys", "patterns", "tags", "version", "before", "cache", "patient", "doctor", "clinic",
-    "crate",
-];
-
-impl Kind {
-    /// The argument names, in the order the error for an unknown one lists them.
-    pub(crate) fn names(self) -> &'static [&'static str] {
+impl Attr {
+    /// The attribute as written, for messages.
+    pub(crate) fn name(self) -> &'static str {
         match self {
-            Kind::Cached => CACHED,
-            Kind::PatientCache => PATIENT_CACHE,
-            Kind::CachePut => CACHE_PUT,
-            Kind::Invalidate => INVALIDATE,
-            Kind::InvalidatePatientCache => INVALIDATE_PATIENT,
+            Attr::Cached => "#[cached]",
+            Attr::PatientCache => "#[patient_cache]",
+            Attr::CachePut => "#[cache_put]",
+            Attr::Invalidate => "#[invalidate]",
+            Attr::InvalidatePatientCache => "#[invalidate_patient_cache]",
         }
     }
 
-    /// The attribute as written, for messages.
-    pub(crate) fn attr(self) -> &'static str {
+    /// A whole attribute as written, for the error about a positional argument.
+    fn example(self) -> &'static str {
         match self {
-            Kind::Cached => "#[cached]",
-            Kind::PatientCache => "#[patient_cache]",
-            Kind::CachePut => "#[cache_put]",
-            Kind::Invalidate => "#[invalidate]",
-            Kind::InvalidatePatientCache => "#[invalidate_patient_cache]",
+            Attr::Cached => "#[cached(key = \"user:{id}\", ttl = \"5m\")]",
+            Attr::PatientCache => {
+                "#[patient_cache(key = \"records:{patient_id}\", patient = \"patient_id\")]"
+            }
+            Attr::CachePut => "#[cache_put(key = \"user:{id}\", ttl = \"5m\")]",
+            Attr::Invalidate => "#[invalidate(keys = [\"user:{id}\"], tags = [\"users\"])]",
+            Attr::InvalidatePatientCache => {
+                "#[invalidate_patient_cache(patterns = [\"records:{patient_id}:*\"], patient = \"patient_id\")]"
+            }
         }
     }
 
     /// Whether values are protected health information.
     pub(crate) fn phi(self) -> bool {
-        matches!(self, Kind::PatientCache | Kind::InvalidatePatientCache)
+        matches!(self, Attr::PatientCache | Attr::InvalidatePatientCache)
     }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// The arguments this attribute takes, in the table's order.
+    fn args(self) -> impl Iterator<Item = &'static Arg> {
+        ARGS.iter().filter(move |a| a.takes & self.bit() != 0)
+    }
+}
+
+/// The attributes an argument belongs to, as a set of [`Attr::bit`]s.
+type Takes = u8;
+const CACHED: Takes = 1 << Attr::Cached as u8;
+const PATIENT: Takes = 1 << Attr::PatientCache as u8;
+const PUT: Takes = 1 << Attr::CachePut as u8;
+const INVALIDATE: Takes = 1 << Attr::Invalidate as u8;
+const INVALIDATE_PATIENT: Takes = 1 << Attr::InvalidatePatientCache as u8;
+/// `#[cached]` and `#[patient_cache]`: the attributes that look up.
+const LOOKUP: Takes = CACHED | PATIENT;
+/// The attributes that write values.
+const WRITE: Takes = LOOKUP | PUT;
+/// The attributes that invalidate.
+const INVALIDATION: Takes = INVALIDATE | INVALIDATE_PATIENT;
+const PROTECTED: Takes = PATIENT | INVALIDATE_PATIENT;
+const ALL: Takes = WRITE | INVALIDATION;
+
+/// Each argument, for the code that reads its value.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Name {
+    Key,
+    Keys,
+    Patterns,
+    Ttl,
+    Stale,
+    Tags,
+    Compress,
+    Version,
+    Before,
+    Skip,
+    Condition,
+    Cache,
+    CacheNone,
+    Timeout,
+    FailSafe,
+    Jitter,
+    Early,
+    Beta,
+    Priority,
+    Refresh,
+    Compliance,
+    Emergency,
+    Patient,
+    Doctor,
+    Clinic,
+    Crate,
+}
+
+/// What an argument's value is.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A template in a string.
+    Template,
+    /// A list of templates in strings.
+    Templates,
+    /// An integer of seconds or a duration in a string.
+    Duration,
+    /// A duration, or `"off"`.
+    DurationOrOff,
+    Bool,
+    /// An integer from 0 to 100.
+    Percent,
+    /// A positive float.
+    Positive,
+    /// One of a few strings, each with what it means.
+    OneOf(&'static [(&'static str, &'static str)]),
+    /// The name of a parameter in a string.
+    Param,
+    /// A list of parameter names.
+    Params,
+    Expr,
+    /// A path in a string.
+    Path,
+    /// `true`, `false` or a threshold in bytes.
+    Compress,
+    /// An integer or a string of `[A-Za-z0-9_.-]`.
+    Version,
+}
+
+/// One row of [`ARGS`].
+pub(crate) struct Arg {
+    pub name: &'static str,
+    id: Name,
+    takes: Takes,
+    kind: Kind,
+    /// How it is written.
+    pub example: &'static str,
+}
+
+const fn arg(name: &'static str, id: Name, takes: Takes, kind: Kind, example: &'static str) -> Arg {
+    Arg {
+        name,
+        id,
+        takes,
+        kind,
+        example,
+    }
+}
+
+/// Every argument of every attribute, in the order the error for an unknown one lists them.
+pub(crate) const ARGS: &[Arg] = &[
+    arg(
+        "key",
+        Name::Key,
+        WRITE,
+        Kind::Template,
+        "key = \"user:{id}\"",
+    ),
+    arg(
+        "keys",
+        Name::Keys,
+        INVALIDATION,
+        Kind::Templates,
+        "keys = [\"user:{id}\"]",
+    ),
+    arg(
+        "patterns",
+        Name::Patterns,
+        INVALIDATION,
+        Kind::Templates,
+        "patterns = [\"user:{id}:*\"]",
+    ),
+    arg("ttl", Name::Ttl, WRITE, Kind::Duration, "ttl = \"5m\""),
+    arg(
+        "stale",
+        Name::Stale,
+        WRITE,
+        Kind::DurationOrOff,
+        "stale = \"30s\"",
+    ),
+    arg(
+        "tags",
+        Name::Tags,
+        ALL,
+        Kind::Templates,
+        "tags = [\"users\", \"user:{id}\"]",
+    ),
+    arg(
+        "compress",
+        Name::Compress,
+        WRITE,
+        Kind::Compress,
+        "compress = 4096",
+    ),
+    arg("version", Name::Version, ALL, Kind::Version, "version = 2"),
+    arg(
+        "before",
+        Name::Before,
+        INVALIDATION,
+        Kind::Bool,
+        "before = true",
+    ),
+    arg(
+        "skip",
+        Name::Skip,
+        LOOKUP,
+        Kind::Params,
+        "skip = [trace_id]",
+    ),
+    arg(
+        "condition",
+        Name::Condition,
+        WRITE,
+        Kind::Expr,
+        "condition = id > 0",
+    ),
+    arg("cache", Name::Cache, ALL, Kind::Expr, "cache = MY_CACHE"),
+    arg(
+        "cache_none",
+        Name::CacheNone,
+        WRITE,
+        Kind::Bool,
+        "cache_none = true",
+    ),
+    arg(
+        "timeout",
+        Name::Timeout,
+        LOOKUP,
+        Kind::Duration,
+        "timeout = \"2s\"",
+    ),
+    arg(
+        "fail_safe",
+        Name::FailSafe,
+        LOOKUP,
+        Kind::Duration,
+        "fail_safe = \"1h\"",
+    ),
+    arg("jitter", Name::Jitter, LOOKUP, Kind::Percent, "jitter = 10"),
+    arg("early", Name::Early, LOOKUP, Kind::Bool, "early = true"),
+    arg("beta", Name::Beta, LOOKUP, Kind::Positive, "beta = 1.0"),
+    arg(
+        "priority",
+        Name::Priority,
+        LOOKUP,
+        Kind::OneOf(PRIORITIES),
+        "priority = \"high\"",
+    ),
+    arg(
+        "refresh",
+        Name::Refresh,
+        LOOKUP,
+        Kind::OneOf(REFRESH),
+        "refresh = \"inline\"",
+    ),
+    arg(
+        "compliance",
+        Name::Compliance,
+        PATIENT,
+        Kind::OneOf(COMPLIANCE),
+        "compliance = \"sensitive\"",
+    ),
+    arg(
+        "emergency",
+        Name::Emergency,
+        PATIENT,
+        Kind::Bool,
+        "emergency = true",
+    ),
+    arg(
+        "patient",
+        Name::Patient,
+        PROTECTED,
+        Kind::Param,
+        "patient = \"patient_id\"",
+    ),
+    arg(
+        "doctor",
+        Name::Doctor,
+        PROTECTED,
+        Kind::Param,
+        "doctor = \"doctor_id\"",
+    ),
+    arg(
+        "clinic",
+        Name::Clinic,
+        PROTECTED,
+        Kind::Param,
+        "clinic = \"clinic_id\"",
+    ),
+    arg(
+        "crate",
+        Name::Crate,
+        ALL,
+        Kind::Path,
+        "crate = \"::my_cachette\"",
+    ),
+];
+
+const PRIORITIES: &[(&str, &str)] = &[("critical", ""), ("high", ""), ("normal", ""), ("low", "")];
+const REFRESH: &[(&str, &str)] = &[
+    (
+        "background",
+        "stale values are refreshed in a background task; the default where the function owns \
+         its arguments",
+    ),
+    ("inline", "by one caller"),
+];
+const COMPLIANCE: &[(&str, &str)] = &[
+    ("standard", "24 h cap"),
+    ("sensitive", "2 h cap"),
+    ("restricted", "15 min cap"),
+];
+
+/// How argument `name` is written, for messages.
+pub(crate) fn example(name: Name) -> &'static str {
+    ARGS.iter().find(|a| a.id == name).map_or("", |a| a.example)
 }
 
 /// A duration argument: milliseconds and where it was written.
@@ -126,385 +352,330 @@ pub(crate) enum CompressArg {
     Above(u64),
 }
 
-pub(crate) struct Args {
-    pub kind: Kind,
-    pub key: Option<LitStr>,
-    pub ttl: Option<DurationArg>,
-    pub stale: Option<DurationArg>,
+/// `stale = ..`.
+#[derive(Clone, Copy)]
+pub(crate) enum Stale {
+    After(DurationArg),
     /// `stale = "off"`.
-    pub stale_off: Option<Span>,
-    pub tags: Vec<LitStr>,
-    pub compress: Option<CompressArg>,
-    pub version: Option<(String, Span)>,
-    pub skip: Vec<Ident>,
-    pub condition: Option<Expr>,
-    pub cache: Option<Expr>,
-    pub cache_none: Option<syn::LitBool>,
+    Off,
+}
+
+/// `patient = "param"`, `doctor = ..`, `clinic = ..`: an identifier parameter, rendered as its
+/// keyed hash.
+pub(crate) struct Id {
+    pub role: &'static str,
+    pub param: LitStr,
+}
+
+/// A parsed value, as its [`Kind`] gives it.
+pub(crate) enum Value {
+    Str(LitStr),
+    Strs(Vec<LitStr>),
+    Duration(DurationArg),
+    Stale(Stale),
+    Bool(LitBool),
+    Percent(u8),
+    Float(LitFloat),
+    Idents(Vec<Ident>),
+    Expr(Expr),
+    Path(Path),
+    Compress(CompressArg),
+    Version(String),
+}
+
+/// What every attribute takes: where the runtime is, which cache, tags, version, identifiers.
+#[derive(Default)]
+pub(crate) struct Shared {
     pub krate: Option<Path>,
-    pub timeout: Option<DurationArg>,
-    pub fail_safe: Option<DurationArg>,
-    pub jitter: Option<syn::LitInt>,
-    pub early: Option<syn::LitBool>,
-    pub beta: Option<syn::LitFloat>,
-    pub priority: Option<LitStr>,
-    pub refresh: Option<LitStr>,
-    pub keys: Vec<LitStr>,
-    pub patterns: Vec<LitStr>,
-    pub before: Option<syn::LitBool>,
-    pub compliance: Option<LitStr>,
-    pub emergency: Option<syn::LitBool>,
-    /// `patient = "param"`, `doctor = ..`, `clinic = ..`: (role, parameter name literal).
-    pub ids: Vec<(&'static str, LitStr)>,
+    pub cache: Option<Expr>,
+    pub tags: Vec<LitStr>,
+    pub version: Option<String>,
+    pub ids: Vec<Id>,
 }
 
-impl Args {
-    fn new(kind: Kind) -> Self {
-        Args {
-            kind,
-            key: None,
-            ttl: None,
-            stale: None,
-            stale_off: None,
-            tags: Vec::new(),
-            compress: None,
-            version: None,
-            skip: Vec::new(),
-            condition: None,
-            cache: None,
-            cache_none: None,
-            krate: None,
-            timeout: None,
-            fail_safe: None,
-            jitter: None,
-            early: None,
-            beta: None,
-            priority: None,
-            refresh: None,
-            keys: Vec::new(),
-            patterns: Vec::new(),
-            before: None,
-            compliance: None,
-            emergency: None,
-            ids: Vec::new(),
-        }
-    }
-}
-
-/// How each argument is written, for the errors about a missing or malformed value.
-fn example(name: &str) -> &'static str {
-    match name {
-        "key" => "key = \"user:{id}\"",
-        "ttl" => "ttl = \"5m\"",
-        "stale" => "stale = \"30s\"",
-        "tags" => "tags = [\"users\", \"user:{id}\"]",
-        "compress" => "compress = 4096",
-        "version" => "version = 2",
-        "skip" => "skip = [trace_id]",
-        "condition" => "condition = id > 0",
-        "cache" => "cache = MY_CACHE",
-        "cache_none" => "cache_none = true",
-        "crate" => "crate = \"::my_cachette\"",
-        "timeout" => "timeout = \"2s\"",
-        "fail_safe" => "fail_safe = \"1h\"",
-        "jitter" => "jitter = 10",
-        "early" => "early = true",
-        "beta" => "beta = 1.0",
-        "priority" => "priority = \"high\"",
-        "refresh" => "refresh = \"inline\"",
-        "keys" => "keys = [\"user:{id}\"]",
-        "patterns" => "patterns = [\"user:{id}:*\"]",
-        "before" => "before = true",
-        "compliance" => "compliance = \"sensitive\"",
-        "emergency" => "emergency = true",
-        "patient" => "patient = \"patient_id\"",
-        "doctor" => "doctor = \"doctor_id\"",
-        "clinic" => "clinic = \"clinic_id\"",
-        _ => "key = \"user:{id}\"",
-    }
-}
-
-impl Args {
-    /// Parses the arguments of a `kind` attribute.
-    pub(crate) fn parse_for(kind: Kind, tokens: proc_macro2::TokenStream) -> syn::Result<Self> {
-        syn::parse::Parser::parse2(
-            |input: ParseStream<'_>| Self::parse_args(kind, input),
-            tokens,
-        )
-    }
-
-    fn parse_args(kind: Kind, input: ParseStream<'_>) -> syn::Result<Self> {
-        let names = kind.names();
-        let mut args = Args::new(kind);
-        let mut seen: Vec<String> = Vec::new();
-        let mut errors: Option<syn::Error> = None;
-        let mut push_err = |e: syn::Error| match &mut errors {
-            Some(all) => all.combine(e),
-            None => errors = Some(e),
-        };
-        while !input.is_empty() {
-            let Ok(name) = input.call(Ident::parse_any) else {
-                return Err(also(
-                    errors,
-                    input.error(format!(
-                        "expected a named argument, as in `{}`",
-                        example_attr(kind)
-                    )),
-                ));
-            };
-            let text = name.to_string();
-            if !names.contains(&text.as_str()) {
-                let hint = crate::valid::closest(&text, names.iter().copied())
-                    .map(|c| format!("did you mean `{c}`? "))
-                    .unwrap_or_default();
-                push_err(syn::Error::new(
-                    name.span(),
-                    format!(
-                        "unknown argument `{text}` of {}; {hint}expected one of: {}",
-                        kind.attr(),
-                        names.join(", ")
-                    ),
-                ));
-            } else if seen.contains(&text) {
-                push_err(syn::Error::new(
-                    name.span(),
-                    format!("`{text}` is given twice; keep one"),
-                ));
-            }
-            seen.push(text.clone());
-            let known = names.contains(&text.as_str());
-            if input.parse::<Token![=]>().is_err() {
-                if known {
-                    // `cache_none` alone, or `ttl 60`: say how the argument is written.
-                    let msg = format!("`{text}` needs a value, as in `{}`", example(&text));
-                    return Err(also(errors, syn::Error::new(name.span(), msg)));
-                }
-                skip_value(input)?;
-            } else if known {
-                if let Err(e) = args.parse_value(&text, input) {
-                    push_err(e);
-                    skip_value(input)?;
-                }
-            } else {
-                skip_value(input)?;
-            }
-            if input.is_empty() {
-                break;
-            }
-            if let Err(e) = input.parse::<Token![,]>() {
-                let e = syn::Error::new(e.span(), "expected `,` between arguments");
-                return Err(also(errors, e));
-            }
-        }
-        match errors {
-            Some(e) => Err(e),
-            None => Ok(args),
-        }
-    }
-}
-
-impl Args {
-    /// Parses the value of argument `name` (one of [`NAMES`]), after its `=`.
-    fn parse_value(&mut self, name: &str, input: ParseStream<'_>) -> syn::Result<()> {
-        // The value is the wrong kind of token: keep the position, say what is expected.
-        let expected = |e: syn::Error, what: &str| {
-            syn::Error::new(
-                e.span(),
-                format!("`{name}` takes {what}, as in `{}`", example(name)),
-            )
-        };
-        match name {
-            "key" => {
-                self.key = Some(
-                    input
-                        .parse()
-                        .map_err(|e| expected(e, "a template in a string"))?,
-                )
-            }
-            "ttl" => self.ttl = Some(parse_duration(input, "ttl")?),
-            "stale" => {
-                if input.peek(LitStr) && input.fork().parse::<LitStr>()?.value() == "off" {
-                    self.stale_off = Some(input.parse::<LitStr>()?.span());
-                } else {
-                    self.stale = Some(parse_duration(input, "stale")?);
-                }
-            }
-            "timeout" => self.timeout = Some(parse_duration(input, "timeout")?),
-            "fail_safe" => self.fail_safe = Some(parse_duration(input, "fail_safe")?),
-            "jitter" => {
-                let lit: syn::LitInt = input
-                    .parse()
-                    .map_err(|e| expected(e, "a percentage from 0 to 100"))?;
-                if !matches!(lit.base10_parse::<u8>(), Ok(0..=100)) {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "`jitter` is a percentage from 0 to 100",
-                    ));
-                }
-                self.jitter = Some(lit);
-            }
-            "early" => {
-                self.early = Some(
-                    input
-                        .parse()
-                        .map_err(|e| expected(e, "`true` or `false`"))?,
-                )
-            }
-            "before" => {
-                self.before = Some(
-                    input
-                        .parse()
-                        .map_err(|e| expected(e, "`true` or `false`"))?,
-                )
-            }
-            "emergency" => {
-                self.emergency = Some(
-                    input
-                        .parse()
-                        .map_err(|e| expected(e, "`true` or `false`"))?,
-                )
-            }
-            "beta" => {
-                let lit: syn::LitFloat = input
-                    .parse()
-                    .map_err(|e| expected(e, "a positive number such as 1.0"))?;
-                if !lit
-                    .base10_parse::<f64>()
-                    .is_ok_and(|b| b > 0.0 && b.is_finite())
-                {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "`beta` must be a positive number, as in `beta = 1.0`",
-                    ));
-                }
-                self.beta = Some(lit);
-            }
-            "priority" => {
-                let lit: LitStr = input
-                    .parse()
-                    .map_err(|e| expected(e, "a priority in a string"))?;
-                if !matches!(lit.value().as_str(), "critical" | "high" | "normal" | "low") {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "`priority` is one of \"critical\", \"high\", \"normal\", \"low\"",
-                    ));
-                }
-                self.priority = Some(lit);
-            }
-            "refresh" => {
-                let lit: LitStr = input.parse().map_err(|e| expected(e, "a string"))?;
-                if !matches!(lit.value().as_str(), "background" | "inline") {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "`refresh` is \"background\" (stale values are refreshed in a background \
-                         task; the default where the function owns its arguments) or \"inline\" \
-                         (by one caller)",
-                    ));
-                }
-                self.refresh = Some(lit);
-            }
-            "compliance" => {
-                let lit: LitStr = input
-                    .parse()
-                    .map_err(|e| expected(e, "a level in a string"))?;
-                if !matches!(
-                    lit.value().as_str(),
-                    "standard" | "sensitive" | "restricted"
-                ) {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "`compliance` is one of \"standard\" (24 h cap), \"sensitive\" (2 h cap), \
-                         \"restricted\" (15 min cap)",
-                    ));
-                }
-                self.compliance = Some(lit);
-            }
-            "patient" | "doctor" | "clinic" => {
-                let lit: LitStr = input
-                    .parse()
-                    .map_err(|e| expected(e, "the name of a parameter in a string"))?;
+impl Shared {
+    /// Takes `value` if `name` is shared by every attribute; gives it back otherwise.
+    fn set(&mut self, name: Name, value: Value) -> Option<Value> {
+        match (name, value) {
+            (Name::Crate, Value::Path(p)) => self.krate = Some(p),
+            (Name::Cache, Value::Expr(e)) => self.cache = Some(e),
+            (Name::Tags, Value::Strs(t)) => self.tags = t,
+            (Name::Version, Value::Version(v)) => self.version = Some(v),
+            (Name::Patient | Name::Doctor | Name::Clinic, Value::Str(param)) => {
                 let role = match name {
-                    "patient" => "patient",
-                    "doctor" => "doctor",
+                    Name::Patient => "patient",
+                    Name::Doctor => "doctor",
                     _ => "clinic",
                 };
-                self.ids.push((role, lit));
+                self.ids.push(Id { role, param });
             }
-            "keys" => {
-                self.keys = parse_list::<LitStr>(input)
-                    .map_err(|e| expected(e, "a list of templates in strings"))?
+            (_, value) => return Some(value),
+        }
+        None
+    }
+}
+
+/// The arguments of `#[cached]`, `#[patient_cache]` and `#[cache_put]`.
+#[derive(Default)]
+pub(crate) struct CacheArgs {
+    pub attr: Attr,
+    pub shared: Shared,
+    pub key: Option<LitStr>,
+    pub ttl: Option<DurationArg>,
+    pub stale: Option<Stale>,
+    pub compress: Option<CompressArg>,
+    pub skip: Vec<Ident>,
+    pub condition: Option<Expr>,
+    pub cache_none: Option<LitBool>,
+    pub timeout: Option<DurationArg>,
+    pub fail_safe: Option<DurationArg>,
+    pub jitter: Option<u8>,
+    pub early: Option<LitBool>,
+    pub beta: Option<LitFloat>,
+    pub priority: Option<LitStr>,
+    pub refresh: Option<LitStr>,
+    pub compliance: Option<LitStr>,
+    pub emergency: Option<LitBool>,
+}
+
+/// The arguments of `#[invalidate]` and `#[invalidate_patient_cache]`.
+#[derive(Default)]
+pub(crate) struct InvalidateArgs {
+    pub attr: Attr,
+    pub shared: Shared,
+    pub keys: Vec<LitStr>,
+    pub patterns: Vec<LitStr>,
+    pub before: Option<LitBool>,
+}
+
+/// The typed arguments of one family of attributes.
+pub(crate) trait Family: Sized {
+    fn new(attr: Attr) -> Self;
+    /// Stores the value of an argument that [`ARGS`] gives to this family.
+    fn set(&mut self, name: Name, value: Value);
+
+    /// Parses the arguments of `attr`, reporting every malformed one.
+    fn parse(attr: Attr, tokens: proc_macro2::TokenStream) -> syn::Result<Self> {
+        (|input: ParseStream<'_>| parse_args::<Self>(attr, input)).parse2(tokens)
+    }
+}
+
+impl CacheArgs {
+    /// `stale = "off"`, or emergency data, which is never served stale.
+    pub(crate) fn emergency(&self) -> bool {
+        self.emergency.as_ref().is_some_and(|e| e.value)
+    }
+
+    pub(crate) fn stale_after(&self) -> Option<DurationArg> {
+        match self.stale {
+            Some(Stale::After(d)) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl Family for CacheArgs {
+    fn new(attr: Attr) -> Self {
+        CacheArgs {
+            attr,
+            ..CacheArgs::default()
+        }
+    }
+
+    fn set(&mut self, name: Name, value: Value) {
+        let Some(value) = self.shared.set(name, value) else {
+            return;
+        };
+        match (name, value) {
+            (Name::Key, Value::Str(k)) => self.key = Some(k),
+            (Name::Ttl, Value::Duration(d)) => self.ttl = Some(d),
+            (Name::Stale, Value::Stale(s)) => self.stale = Some(s),
+            (Name::Compress, Value::Compress(c)) => self.compress = Some(c),
+            (Name::Skip, Value::Idents(s)) => self.skip = s,
+            (Name::Condition, Value::Expr(e)) => self.condition = Some(e),
+            (Name::CacheNone, Value::Bool(b)) => self.cache_none = Some(b),
+            (Name::Timeout, Value::Duration(d)) => self.timeout = Some(d),
+            (Name::FailSafe, Value::Duration(d)) => self.fail_safe = Some(d),
+            (Name::Jitter, Value::Percent(p)) => self.jitter = Some(p),
+            (Name::Early, Value::Bool(b)) => self.early = Some(b),
+            (Name::Beta, Value::Float(f)) => self.beta = Some(f),
+            (Name::Priority, Value::Str(s)) => self.priority = Some(s),
+            (Name::Refresh, Value::Str(s)) => self.refresh = Some(s),
+            (Name::Compliance, Value::Str(s)) => self.compliance = Some(s),
+            (Name::Emergency, Value::Bool(b)) => self.emergency = Some(b),
+            (name, _) => unreachable!("{name:?} is not an argument of {}", self.attr.name()),
+        }
+    }
+}
+
+impl Family for InvalidateArgs {
+    fn new(attr: Attr) -> Self {
+        InvalidateArgs {
+            attr,
+            ..InvalidateArgs::default()
+        }
+    }
+
+    fn set(&mut self, name: Name, value: Value) {
+        let Some(value) = self.shared.set(name, value) else {
+            return;
+        };
+        match (name, value) {
+            (Name::Keys, Value::Strs(k)) => self.keys = k,
+            (Name::Patterns, Value::Strs(p)) => self.patterns = p,
+            (Name::Before, Value::Bool(b)) => self.before = Some(b),
+            (name, _) => unreachable!("{name:?} is not an argument of {}", self.attr.name()),
+        }
+    }
+}
+
+/// `name = value, ..`: every unknown, repeated or malformed argument is reported, and the
+/// arguments after it are still read.
+fn parse_args<F: Family>(attr: Attr, input: ParseStream<'_>) -> syn::Result<F> {
+    let cx = Ctxt::new();
+    let mut out = F::new(attr);
+    let mut seen: Vec<String> = Vec::new();
+    while !input.is_empty() {
+        let Ok(name) = input.call(Ident::parse_any) else {
+            let msg = format!("expected a named argument, as in `{}`", attr.example());
+            return Err(cx.fail(input.error(msg)));
+        };
+        let text = name.to_string();
+        let arg = attr.args().find(|a| a.name == text);
+        if arg.is_none() {
+            let hint = closest(&text, attr.args().map(|a| a.name))
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            let valid = attr.args().map(|a| a.name).collect::<Vec<_>>().join(", ");
+            cx.error_at(
+                name.span(),
+                format!(
+                    "unknown argument `{text}` of {}; {hint}expected one of: {valid}",
+                    attr.name()
+                ),
+            );
+        } else if seen.contains(&text) {
+            cx.error_at(name.span(), format!("`{text}` is given twice; keep one"));
+        }
+        seen.push(text.clone());
+        match (arg, input.parse::<Token![=]>()) {
+            // `cache_none` alone, or `ttl 60`: say how the argument is written.
+            (Some(arg), Err(_)) => {
+                let msg = format!("`{text}` needs a value, as in `{}`", arg.example);
+                return Err(cx.fail(syn::Error::new(name.span(), msg)));
             }
-            "patterns" => {
-                self.patterns = parse_list::<LitStr>(input)
-                    .map_err(|e| expected(e, "a list of templates in strings"))?
+            (Some(arg), Ok(_)) => match parse_value(arg, input) {
+                Ok(value) => out.set(arg.id, value),
+                Err(e) => {
+                    cx.syn_error(e);
+                    skip_value(input)?;
+                }
+            },
+            (None, _) => skip_value(input)?,
+        }
+        if input.is_empty() {
+            break;
+        }
+        if let Err(e) = input.parse::<Token![,]>() {
+            return Err(cx.fail(syn::Error::new(e.span(), "expected `,` between arguments")));
+        }
+    }
+    cx.check()?;
+    Ok(out)
+}
+
+/// The value of `arg`, after its `=`, as its kind says.
+fn parse_value(arg: &Arg, input: ParseStream<'_>) -> syn::Result<Value> {
+    let name = arg.name;
+    // The value is the wrong kind of token: keep the position, say what is expected.
+    let expected = |what: &'static str| {
+        move |e: syn::Error| {
+            syn::Error::new(
+                e.span(),
+                format!("`{name}` takes {what}, as in `{}`", arg.example),
+            )
+        }
+    };
+    Ok(match arg.kind {
+        Kind::Template => Value::Str(input.parse().map_err(expected("a template in a string"))?),
+        Kind::Templates => {
+            Value::Strs(parse_list(input).map_err(expected("a list of templates in strings"))?)
+        }
+        Kind::Duration => Value::Duration(parse_duration(input, name)?),
+        Kind::DurationOrOff => {
+            if input.peek(LitStr) && input.fork().parse::<LitStr>()?.value() == "off" {
+                input.parse::<LitStr>()?;
+                Value::Stale(Stale::Off)
+            } else {
+                Value::Stale(Stale::After(parse_duration(input, name)?))
             }
-            "tags" => {
-                self.tags = parse_list::<LitStr>(input)
-                    .map_err(|e| expected(e, "a list of templates in strings"))?
+        }
+        Kind::Bool => Value::Bool(input.parse().map_err(expected("`true` or `false`"))?),
+        Kind::Percent => {
+            let lit: LitInt = input
+                .parse()
+                .map_err(expected("a percentage from 0 to 100"))?;
+            match lit.base10_parse::<u8>() {
+                Ok(p @ 0..=100) => Value::Percent(p),
+                _ => {
+                    let msg = format!("`{name}` is a percentage from 0 to 100");
+                    return Err(syn::Error::new(lit.span(), msg));
+                }
             }
-            "compress" => self.compress = Some(parse_compress(input)?),
-            "version" => self.version = Some(parse_version(input)?),
-            "skip" => {
-                self.skip = parse_list::<Ident>(input)
-                    .map_err(|e| expected(e, "a list of parameter names"))?
+        }
+        Kind::Positive => {
+            let lit: LitFloat = input
+                .parse()
+                .map_err(expected("a positive number such as 1.0"))?;
+            if !lit
+                .base10_parse::<f64>()
+                .is_ok_and(|b| b > 0.0 && b.is_finite())
+            {
+                let msg = format!(
+                    "`{name}` must be a positive number, as in `{}`",
+                    arg.example
+                );
+                return Err(syn::Error::new(lit.span(), msg));
             }
-            "condition" => self.condition = Some(input.parse()?),
-            "cache" => self.cache = Some(input.parse()?),
-            "cache_none" => {
-                self.cache_none = Some(
-                    input
-                        .parse::<syn::LitBool>()
-                        .map_err(|e| expected(e, "`true` or `false`"))?,
-                )
-            }
-            "crate" => {
-                let lit: LitStr = input
-                    .parse()
-                    .map_err(|e| expected(e, "a path in a string"))?;
-                self.krate = Some(lit.parse().map_err(|_| {
-                    syn::Error::new(
-                        lit.span(),
-                        format!(
-                            "`crate` takes a path in a string, as in `{}`",
-                            example("crate")
-                        ),
-                    )
-                })?);
-            }
-            other => {
+            Value::Float(lit)
+        }
+        Kind::OneOf(choices) => {
+            let lit: LitStr = input.parse().map_err(expected("a string"))?;
+            if !choices.iter().any(|(c, _)| lit.value() == *c) {
+                let list = choices
+                    .iter()
+                    .map(|(c, what)| match what {
+                        &"" => format!("{c:?}"),
+                        what => format!("{c:?} ({what})"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 return Err(syn::Error::new(
-                    input.span(),
-                    format!("unexpected argument `{other}`"),
+                    lit.span(),
+                    format!("`{name}` is one of {list}"),
                 ));
             }
+            Value::Str(lit)
         }
-        Ok(())
-    }
-}
-
-/// A whole attribute as written, for the error about a positional argument.
-fn example_attr(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Cached => "#[cached(key = \"user:{id}\", ttl = \"5m\")]",
-        Kind::PatientCache => {
-            "#[patient_cache(key = \"records:{patient_id}\", patient = \"patient_id\")]"
+        Kind::Param => Value::Str(
+            input
+                .parse()
+                .map_err(expected("the name of a parameter in a string"))?,
+        ),
+        Kind::Params => {
+            Value::Idents(parse_list(input).map_err(expected("a list of parameter names"))?)
         }
-        Kind::CachePut => "#[cache_put(key = \"user:{id}\", ttl = \"5m\")]",
-        Kind::Invalidate => "#[invalidate(keys = [\"user:{id}\"], tags = [\"users\"])]",
-        Kind::InvalidatePatientCache => {
-            "#[invalidate_patient_cache(patterns = [\"records:{patient_id}:*\"], patient = \"patient_id\")]"
+        Kind::Expr => Value::Expr(input.parse()?),
+        Kind::Path => {
+            let lit: LitStr = input.parse().map_err(expected("a path in a string"))?;
+            let path = lit
+                .parse()
+                .map_err(|e| expected("a path in a string")(syn::Error::new(lit.span(), e)))?;
+            Value::Path(path)
         }
-    }
-}
-
-/// `e` after the errors found so far.
-fn also(errors: Option<syn::Error>, e: syn::Error) -> syn::Error {
-    match errors {
-        Some(mut all) => {
-            all.combine(e);
-            all
-        }
-        None => e,
-    }
+        Kind::Compress => Value::Compress(input.parse()?),
+        Kind::Version => Value::Version(input.parse::<Version>()?.0),
+    })
 }
 
 /// Skips the rest of a value that could not be parsed, up to the next `,`, so that the
@@ -559,42 +730,55 @@ fn parse_duration(input: ParseStream<'_>, what: &str) -> syn::Result<DurationArg
     }
 }
 
-fn parse_compress(input: ParseStream<'_>) -> syn::Result<CompressArg> {
-    const EXPECTED: &str =
-        "`compress` takes `true`, `false`, or a threshold in bytes (`compress = 4096`)";
-    let lit: Lit = input
-        .parse()
-        .map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
-    match lit {
-        Lit::Bool(b) if b.value => Ok(CompressArg::Default),
-        Lit::Bool(_) => Ok(CompressArg::Never),
-        Lit::Int(i) => Ok(CompressArg::Above(i.base10_parse()?)),
-        other => Err(syn::Error::new(other.span(), EXPECTED)),
+impl Parse for CompressArg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        const EXPECTED: &str =
+            "`compress` takes `true`, `false`, or a threshold in bytes (`compress = 4096`)";
+        let lookahead = input.lookahead1();
+        if lookahead.peek(LitBool) {
+            let b: LitBool = input.parse()?;
+            Ok(if b.value {
+                CompressArg::Default
+            } else {
+                CompressArg::Never
+            })
+        } else if lookahead.peek(LitInt) {
+            Ok(CompressArg::Above(input.parse::<LitInt>()?.base10_parse()?))
+        } else {
+            Err(syn::Error::new(input.span(), EXPECTED))
+        }
     }
 }
 
-fn parse_version(input: ParseStream<'_>) -> syn::Result<(String, Span)> {
-    const EXPECTED: &str = "`version` takes an integer or a string, as in `version = 2`";
-    let lit: Lit = input
-        .parse()
-        .map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
-    let (text, span) = match &lit {
-        Lit::Int(i) => (i.base10_digits().to_owned(), i.span()),
-        Lit::Str(s) => (s.value(), s.span()),
-        other => return Err(syn::Error::new(other.span(), EXPECTED)),
-    };
-    if text.is_empty()
-        || !text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
-        return Err(syn::Error::new(
-            span,
-            format!(
-                "`version = {text:?}` may only hold letters, digits, `_`, `.` and `-`, as in \
-                 `version = 2` or `version = \"2024-06\"`"
-            ),
-        ));
+/// `version = 2` or `version = "2024-06"`.
+struct Version(String);
+
+impl Parse for Version {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        const EXPECTED: &str = "`version` takes an integer or a string, as in `version = 2`";
+        let lookahead = input.lookahead1();
+        let (text, span) = if lookahead.peek(LitInt) {
+            let i: LitInt = input.parse()?;
+            (i.base10_digits().to_owned(), i.span())
+        } else if lookahead.peek(LitStr) {
+            let s: LitStr = input.parse()?;
+            (s.value(), s.span())
+        } else {
+            return Err(syn::Error::new(input.span(), EXPECTED));
+        };
+        if text.is_empty()
+            || !text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`version = {text:?}` may only hold letters, digits, `_`, `.` and `-`, as in \
+                     `version = 2` or `version = \"2024-06\"`"
+                ),
+            ));
+        }
+        Ok(Version(text))
     }
-    Ok((text, span))
 }

@@ -1,9 +1,13 @@
 //! `#[derive(KeyPart)]`: newtype ids render as their field; unit enums as the variant name.
+//! `#[cachette(crate = "path")]` names the facade when the dependency is renamed.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{ToTokens as _, quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::{Data, DeriveInput, Fields, GenericParam, Type};
+use syn::{Data, DeriveInput, Fields, GenericParam, LitStr, Path, Type};
+
+use crate::ctxt::Ctxt;
+use crate::expand::respan;
 
 pub(crate) fn key_part(input: TokenStream) -> TokenStream {
     match expand(input) {
@@ -14,12 +18,15 @@ pub(crate) fn key_part(input: TokenStream) -> TokenStream {
 
 fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let input: DeriveInput = syn::parse2(input)?;
+    let krate = krate(&input)?;
     let name = &input.ident;
     let mut generics = input.generics.clone();
     let body = match &input.data {
         Data::Struct(s) if s.fields.len() == 1 => {
             let field = s.fields.iter().next().expect("one field");
             let ty = &field.ty;
+            // A missing `KeyPart` is reported at the field's type alone.
+            let krate = respan(&krate, ty.span());
             let access = match &field.ident {
                 Some(id) => quote_spanned!(ty.span()=> self.#id),
                 None => quote_spanned!(ty.span()=> self.0),
@@ -29,10 +36,10 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 generics
                     .make_where_clause()
                     .predicates
-                    .push(syn::parse_quote_spanned!(ty.span()=> #ty: ::cachette::KeyPart));
+                    .push(syn::parse_quote_spanned!(ty.span()=> #ty: #krate::KeyPart));
             }
             // A field type without `KeyPart` is reported at the field.
-            quote_spanned!(ty.span()=> ::cachette::KeyPart::write_key_part(&#access, out))
+            quote_spanned!(ty.span()=> #krate::KeyPart::write_key_part(&#access, out))
         }
         Data::Enum(e) if e.variants.iter().all(|v| matches!(v.fields, Fields::Unit)) => {
             let arms = e.variants.iter().map(|v| {
@@ -64,12 +71,42 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     };
     let (impl_g, ty_g, where_g) = generics.split_for_impl();
     Ok(quote! {
-        impl #impl_g ::cachette::KeyPart for #name #ty_g #where_g {
-            fn write_key_part(&self, out: &mut ::cachette::KeyWriter<'_>) {
+        impl #impl_g #krate::KeyPart for #name #ty_g #where_g {
+            fn write_key_part(&self, out: &mut #krate::KeyWriter<'_>) {
                 #body
             }
         }
     })
+}
+
+/// The path of the facade: `::cachette`, or the one `#[cachette(crate = "..")]` gives.
+fn krate(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let cx = Ctxt::new();
+    let mut krate: Option<Path> = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("cachette")) {
+        let parsed = attr.parse_nested_meta(|meta| {
+            if !meta.path.is_ident("crate") {
+                return Err(meta.error(
+                    "unknown argument of #[cachette(..)]; the only one is `crate`, as in \
+                     `#[cachette(crate = \"my_cachette\")]`",
+                ));
+            }
+            let lit: LitStr = meta.value()?.parse()?;
+            let path = lit.parse::<Path>().map_err(|_| {
+                syn::Error::new(
+                    lit.span(),
+                    "`crate` takes a path in a string, as in `#[cachette(crate = \"my_cachette\")]`",
+                )
+            })?;
+            if krate.replace(path).is_some() {
+                return Err(meta.error("`crate` is given twice; keep one"));
+            }
+            Ok(())
+        });
+        cx.ok(parsed);
+    }
+    cx.check()?;
+    Ok(krate.map_or_else(|| quote!(::cachette), |p| p.to_token_stream()))
 }
 
 fn unsupported(at: &syn::Ident, what: &str) -> syn::Error {

@@ -11,36 +11,41 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt as _;
 use syn::{GenericArgument, ItemFn, Path, PathArguments, ReturnType, Type};
 
-use crate::attr::{Args, Kind};
+use crate::attr::{Attr, CacheArgs, Family as _, InvalidateArgs, Shared};
+use crate::ctxt::Ctxt;
 use crate::params::Params;
 use crate::template::{Segment, Template};
 
-/// Expands a `kind` attribute on `item`. On error, the function is emitted unchanged next to
+/// Expands an `attr` attribute on `item`. On error, the function is emitted unchanged next to
 /// the error, so that the rest of the crate still type-checks and IDEs keep working.
-pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
-    let attr = kind.attr();
+pub(crate) fn attribute(attr: Attr, args: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(e) => {
+            let name = attr.name();
             // A method declared in a trait parses, but has no body to wrap.
             let msg = match syn::parse2::<syn::TraitItemFn>(item.clone()) {
                 Ok(f) if f.default.is_none() => syn::Error::new_spanned(
                     &f.sig.ident,
                     format!(
-                        "{attr} needs a function body: put it on the method in each `impl` of \
+                        "{name} needs a function body: put it on the method in each `impl` of \
                          the trait, not on the declaration"
                     ),
                 ),
-                _ => syn::Error::new(e.span(), format!("{attr} goes on an `async fn`")),
+                _ => syn::Error::new(e.span(), format!("{name} goes on an `async fn`")),
             };
             let msg = msg.to_compile_error();
             return quote!(#msg #item);
         }
     };
-    let expanded = Args::parse_for(kind, args).and_then(|args| match kind {
-        Kind::Cached | Kind::PatientCache | Kind::CachePut => cached::expand(&args, &func),
-        Kind::Invalidate | Kind::InvalidatePatientCache => invalidate::expand(&args, &func),
-    });
+    let expanded = match attr {
+        Attr::Cached | Attr::PatientCache | Attr::CachePut => {
+            CacheArgs::parse(attr, args).and_then(|args| cached::expand(&args, &func))
+        }
+        Attr::Invalidate | Attr::InvalidatePatientCache => {
+            InvalidateArgs::parse(attr, args).and_then(|args| invalidate::expand(&args, &func))
+        }
+    };
     match expanded {
         Ok(tokens) => tokens,
         Err(e) => {
@@ -52,9 +57,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
 
 /// What every expansion needs: paths, the cache, identifiers.
 pub(crate) struct Common {
-    /// `::cachette::__private`, or under `crate = ".."`.
-    pub private: TokenStream,
-    /// `::cachette::__macro_support`, or under `crate = ".."`.
+    /// `::cachette::__macro_support`, or under `crate = ".."`: the only path into the runtime.
     pub support: TokenStream,
     /// An expression of type `&Cache`.
     pub cache_expr: TokenStream,
@@ -65,48 +68,54 @@ pub(crate) struct Common {
 }
 
 impl Common {
-    pub(crate) fn of(args: &Args, func: &ItemFn) -> Common {
-        let krate: TokenStream = match &args.krate {
+    pub(crate) fn of(shared: &Shared, func: &ItemFn) -> Common {
+        let krate: TokenStream = match &shared.krate {
             Some(p) => p.to_token_stream(),
             None => quote!(::cachette),
         };
-        let private = quote!(#krate::__private);
         let support = quote!(#krate::__macro_support);
-        let cache_expr = match &args.cache {
+        let cache_expr = match &shared.cache {
             Some(e) => quote_spanned!(syn::spanned::Spanned::span(e)=> &(#e)),
-            None => quote!(#private::global()),
+            None => quote!(#support::global()),
         };
         Common {
-            private,
             support,
             cache_expr,
-            ids: args
+            ids: shared
                 .ids
                 .iter()
-                .map(|(_, lit)| lit.value().trim_start_matches("r#").to_owned())
+                .map(|id| id.param.value().trim_start_matches("r#").to_owned())
                 .collect(),
             name: func.sig.ident.unraw().to_string(),
         }
     }
 }
 
-/// Parses templates, combining the errors of all of them.
-pub(crate) fn templates(lits: &[syn::LitStr], what: &str) -> syn::Result<Vec<Template>> {
-    let mut out = Vec::new();
-    let mut errors: Option<syn::Error> = None;
-    for lit in lits {
-        match Template::parse(lit, what) {
-            Ok(t) => out.push(t),
-            Err(e) => match &mut errors {
-                Some(all) => all.combine(e),
-                None => errors = Some(e),
-            },
-        }
-    }
-    match errors {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+/// `tokens` with every token at `span`, so that an error about a call written with them (a
+/// trait bound of a `__macro_support` function) lands on the user's token that `span` is, and
+/// only there.
+pub(crate) fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(&g.stream(), span));
+                group.set_span(span);
+                tt = group.into();
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}
+
+/// Parses the templates `lits`, recording the errors of all of them in `cx`.
+pub(crate) fn templates(cx: &Ctxt, lits: &[syn::LitStr], what: &str) -> Vec<Template> {
+    lits.iter()
+        .filter_map(|lit| cx.ok(Template::parse(lit, what)))
+        .collect()
 }
 
 /// The original body as an `async move` block whose output is pinned to the declared return
@@ -201,16 +210,6 @@ fn last_segment(ty: &Type) -> Option<(String, Vec<&Type>)> {
         _ => Vec::new(),
     };
     Some((last.ident.to_string(), args))
-}
-
-/// Parameter names in the default key: all but skipped ones.
-pub(crate) fn unskipped(params: &Params, args: &Args) -> Vec<String> {
-    params
-        .bindings
-        .iter()
-        .map(|b| b.name.clone())
-        .filter(|n| !args.skip.iter().any(|s| s.unraw() == n))
-        .collect()
 }
 
 /// The statements that render template `t` into `builder`. Placeholders naming an identifier

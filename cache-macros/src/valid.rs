@@ -4,46 +4,13 @@ use std::collections::HashSet;
 
 use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
-use syn::{ItemFn, ReturnType, Type};
+use syn::{ItemFn, LitStr, ReturnType, Type};
 
-use syn::LitStr;
-
-use crate::attr::{Args, Kind};
+use crate::attr::{Attr, CacheArgs, InvalidateArgs, Name, Shared, example};
+use crate::ctxt::Ctxt;
 use crate::params::Params;
+use crate::suggest::closest;
 use crate::template::Template;
-
-/// The closest of `candidates` to `name`, if close enough to suggest.
-pub(crate) fn closest<'a>(
-    name: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
-    candidates
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-fn add(errors: &mut Option<syn::Error>, e: syn::Error) {
-    match errors {
-        Some(all) => all.combine(e),
-        None => *errors = Some(e),
-    }
-}
 
 /// What to add to "`name` is not a parameter": the closest parameter (also returned) or the
 /// list of them.
@@ -51,9 +18,9 @@ fn unknown_name_hint(name: &str, params: &Params) -> (String, Option<String>) {
     let names = params
         .bindings
         .iter()
-        .map(|b| b.name.clone())
+        .map(|b| b.name.as_str())
         .collect::<Vec<_>>();
-    match closest(name, names.iter().map(String::as_str)) {
+    match closest(name, names.iter().copied()) {
         Some(c) => (format!("; did you mean `{c}`?"), Some(c.to_owned())),
         None if names.is_empty() => ("; the function has no parameters".to_owned(), None),
         None => (format!("; the parameters are: {}", names.join(", ")), None),
@@ -62,24 +29,16 @@ fn unknown_name_hint(name: &str, params: &Params) -> (String, Option<String>) {
 
 /// Checks that every placeholder names a parameter (or `self.field` in a method). The parameters
 /// suggested for misspelt placeholders go into `suggested`.
-pub(crate) fn holes(
-    t: &Template,
-    params: &Params,
-    errors: &mut Option<syn::Error>,
-    suggested: &mut HashSet<String>,
-) {
+fn holes(cx: &Ctxt, t: &Template, params: &Params, suggested: &mut HashSet<String>) {
     for hole in t.holes() {
         if hole.root == "self" {
             if !params.has_self {
-                add(
-                    errors,
-                    syn::Error::new(
-                        hole.span,
-                        format!(
-                            "`{{self.{}}}` can only be used in a method that takes `self`; \
-                             this function has no receiver, so key one of its parameters",
-                            hole.fields.join(".")
-                        ),
+                cx.error_at(
+                    hole.span,
+                    format!(
+                        "`{{self.{}}}` can only be used in a method that takes `self`; \
+                         this function has no receiver, so key one of its parameters",
+                        hole.fields.join(".")
                     ),
                 );
             }
@@ -88,14 +47,11 @@ pub(crate) fn holes(
         if params.find(&hole.root).is_none() {
             let (hint, suggestion) = unknown_name_hint(&hole.root, params);
             suggested.extend(suggestion);
-            add(
-                errors,
-                syn::Error::new(
-                    hole.span,
-                    format!(
-                        "`{{{}}}` is not a parameter of this function{hint}",
-                        hole.root
-                    ),
+            cx.error_at(
+                hole.span,
+                format!(
+                    "`{{{}}}` is not a parameter of this function{hint}",
+                    hole.root
                 ),
             );
         }
@@ -114,183 +70,141 @@ pub(crate) fn compliance_cap_ms(level: &str) -> u64 {
 /// The TTL cap of emergency data, in ms.
 pub(crate) const EMERGENCY_CAP_MS: u64 = 5 * 60 * 1000;
 
-/// Checks the whole attribute against the function.
-pub(crate) fn check(
-    args: &Args,
+/// The TTL cap of a `#[patient_cache]` function, in ms.
+pub(crate) fn phi_cap_ms(args: &CacheArgs) -> u64 {
+    let cap = compliance_cap_ms(&compliance(args));
+    if args.emergency() {
+        cap.min(EMERGENCY_CAP_MS)
+    } else {
+        cap
+    }
+}
+
+fn compliance(args: &CacheArgs) -> String {
+    args.compliance
+        .as_ref()
+        .map_or("sensitive".to_owned(), LitStr::value)
+}
+
+/// What every attribute checks: an `async fn`, the placeholders of `templates`, the
+/// identifier parameters.
+fn common(
+    cx: &Ctxt,
+    attr: Attr,
+    shared: &Shared,
     func: &ItemFn,
     params: &Params,
-    key: Option<&Template>,
-    tags: &[Template],
-    others: &[&Template],
-) -> syn::Result<()> {
-    let mut errors = None;
-    let kind = args.kind;
-    let attr = kind.attr();
-    let caches = matches!(kind, Kind::Cached | Kind::PatientCache | Kind::CachePut);
-
+    templates: &[&Template],
+) {
     if func.sig.asyncness.is_none() {
-        add(
-            &mut errors,
-            syn::Error::new(
-                func.sig.fn_token.span,
-                format!(
-                    "{attr} works on `async fn`; make this function `async`, or put the \
-                     attribute on an async function that it calls"
-                ),
+        cx.error_at(
+            func.sig.fn_token.span,
+            format!(
+                "{} works on `async fn`; make this function `async`, or put the attribute on \
+                 an async function that it calls",
+                attr.name()
             ),
         );
     }
-    for t in others {
-        holes(t, params, &mut errors, &mut HashSet::new());
+    for t in templates {
+        holes(cx, t, params, &mut HashSet::new());
     }
-    for (role, lit) in &args.ids {
-        if params.find(&lit.value()).is_none() {
-            let (hint, _) = unknown_name_hint(&lit.value(), params);
-            add(
-                &mut errors,
-                syn::Error::new(
-                    lit.span(),
-                    format!(
-                        "`{role}` names `{}`, which is not a parameter of this function{hint}",
-                        lit.value()
-                    ),
+    for id in &shared.ids {
+        let name = id.param.value();
+        if params.find(&name).is_none() {
+            let (hint, _) = unknown_name_hint(&name, params);
+            cx.error_at(
+                id.param.span(),
+                format!(
+                    "`{}` names `{name}`, which is not a parameter of this function{hint}",
+                    id.role
                 ),
             );
         }
     }
-    if matches!(kind, Kind::Invalidate | Kind::InvalidatePatientCache)
-        && args.keys.is_empty()
-        && args.patterns.is_empty()
-        && args.tags.is_empty()
-    {
-        add(
-            &mut errors,
-            syn::Error::new(
-                proc_macro2::Span::call_site(),
-                format!("{attr} needs something to invalidate: `keys`, `patterns` or `tags`"),
+}
+
+/// Checks `#[invalidate]` and `#[invalidate_patient_cache]` against the function.
+pub(crate) fn invalidate(
+    cx: &Ctxt,
+    args: &InvalidateArgs,
+    func: &ItemFn,
+    params: &Params,
+    templates: &[&Template],
+) {
+    common(cx, args.attr, &args.shared, func, params, templates);
+    if templates.is_empty() {
+        cx.error_at(
+            proc_macro2::Span::call_site(),
+            format!(
+                "{} needs something to invalidate: `keys`, `patterns` or `tags`",
+                args.attr.name()
             ),
         );
     }
-    if kind == Kind::CachePut && key.is_none() {
-        add(
-            &mut errors,
-            syn::Error::new(
-                proc_macro2::Span::call_site(),
+}
+
+/// Checks `#[cached]`, `#[patient_cache]` and `#[cache_put]` against the function.
+pub(crate) fn cached(
+    cx: &Ctxt,
+    args: &CacheArgs,
+    func: &ItemFn,
+    params: &Params,
+    key: Option<&Template>,
+    tags: &[Template],
+) {
+    common(cx, args.attr, &args.shared, func, params, &[]);
+    let put = args.attr == Attr::CachePut;
+    if put && key.is_none() {
+        cx.error_at(
+            proc_macro2::Span::call_site(),
+            format!(
                 "#[cache_put] needs a `key`: the key template of the #[cached] function whose \
-                 value it replaces, as in `#[cache_put(key = \"user:{id}\")]`",
+                 value it replaces, as in `#[cache_put({})]`",
+                example(Name::Key)
             ),
         );
     }
     if let (Some(beta), None | Some(syn::LitBool { value: false, .. })) = (&args.beta, &args.early)
     {
-        add(
-            &mut errors,
-            syn::Error::new(
-                beta.span(),
-                "`beta` tunes early refresh; add `early = true`, or remove `beta`",
-            ),
+        cx.error_spanned_by(
+            beta,
+            "`beta` tunes early refresh; add `early = true`, or remove `beta`",
         );
     }
     if let Some(t) = args.timeout.filter(|t| t.ms == 0) {
-        add(
-            &mut errors,
-            syn::Error::new(
-                t.span,
-                "a `timeout` of zero would never wait for the loader; remove it, or give a duration",
-            ),
+        cx.error_at(
+            t.span,
+            "a `timeout` of zero would never wait for the loader; remove it, or give a duration",
         );
     }
-    if kind == Kind::PatientCache {
-        let level = args
-            .compliance
-            .as_ref()
-            .map_or("sensitive".to_owned(), LitStr::value);
-        let emergency = args.emergency.as_ref().is_some_and(|e| e.value);
-        let cap = if emergency {
-            EMERGENCY_CAP_MS.min(compliance_cap_ms(&level))
-        } else {
-            compliance_cap_ms(&level)
-        };
-        if let Some(ttl) = args.ttl.filter(|t| t.ms > cap) {
-            let why = if emergency {
-                "emergency data".to_owned()
-            } else {
-                format!("`{level}` data")
-            };
-            add(
-                &mut errors,
-                syn::Error::new(
-                    ttl.span,
-                    format!(
-                        "the ttl is over the cap of {why} ({}); lower it, or choose another \
-                         compliance level",
-                        human_ms(cap)
-                    ),
-                ),
-            );
-        }
-        if emergency {
-            if let Some(stale) = &args.stale {
-                add(
-                    &mut errors,
-                    syn::Error::new(
-                        stale.span,
-                        "emergency data is never served stale; remove `stale`",
-                    ),
-                );
-            }
-            if let Some(fs) = &args.fail_safe {
-                add(
-                    &mut errors,
-                    syn::Error::new(
-                        fs.span,
-                        "emergency data is never served past its ttl; remove `fail_safe`",
-                    ),
-                );
-            }
-        }
-    }
-    if !caches {
-        return match errors {
-            Some(e) => Err(e),
-            None => Ok(()),
-        };
+    if args.attr == Attr::PatientCache {
+        phi_caps(cx, args);
     }
     if let ReturnType::Type(_, ty) = &func.sig.output {
         if contains_impl_trait(ty) {
-            add(
-                &mut errors,
-                syn::Error::new(
-                    ty.span(),
-                    "a cached function must return a nameable type: an `impl Trait` value cannot \
-                     be stored and rebuilt; return the concrete type",
-                ),
+            cx.error_at(
+                ty.span(),
+                "a cached function must return a nameable type: an `impl Trait` value cannot \
+                 be stored and rebuilt; return the concrete type",
             );
         }
     }
-
     if let Some(cache_none) = args.cache_none.as_ref().filter(|b| b.value) {
         if !returns_option(&func.sig.output) {
-            add(
-                &mut errors,
-                syn::Error::new(
-                    cache_none.span(),
-                    "`cache_none` is about `None` results, but this function does not return \
-                     `Option<T>` (as written in its signature); remove `cache_none`",
-                ),
+            cx.error_spanned_by(
+                cache_none,
+                "`cache_none` is about `None` results, but this function does not return \
+                 `Option<T>` (as written in its signature); remove `cache_none`",
             );
         }
     }
-
-    if let (Some(ttl), Some(stale)) = (&args.ttl, &args.stale) {
+    if let (Some(ttl), Some(stale)) = (&args.ttl, args.stale_after()) {
         if ttl.ms > 0 && stale.ms >= ttl.ms {
-            add(
-                &mut errors,
-                syn::Error::new(
-                    stale.span,
-                    "`stale` must be shorter than `ttl`: a value turns stale before it expires \
-                     (for example `ttl = \"5m\", stale = \"1m\"`)",
-                ),
+            cx.error_at(
+                stale.span,
+                "`stale` must be shorter than `ttl`: a value turns stale before it expires \
+                 (for example `ttl = \"5m\", stale = \"1m\"`)",
             );
         }
     }
@@ -299,79 +213,105 @@ pub(crate) fn check(
     // missing from the key: fixing the spelling fixes both.
     let mut suggested = HashSet::new();
     if let Some(key) = key {
-        holes(key, params, &mut errors, &mut suggested);
+        holes(cx, key, params, &mut suggested);
     }
     for t in tags {
-        holes(t, params, &mut errors, &mut HashSet::new());
+        holes(cx, t, params, &mut HashSet::new());
     }
-
-    let in_key: HashSet<String> = match key {
-        Some(k) => k.holes().map(|h| h.root.clone()).collect(),
-        None => HashSet::new(),
+    let in_key: HashSet<&str> = key
+        .into_iter()
+        .flat_map(|k| k.holes().map(|h| h.root.as_str()))
+        .collect();
+    let skipped = skipped(cx, args, params, &in_key);
+    if put {
+        return;
+    }
+    let Some(key) = key else {
+        for span in &params.unnamed {
+            cx.error_at(
+                *span,
+                "this parameter binds no name, so the default key cannot include it; give \
+                 the function a `key = \"..\"` template",
+            );
+        }
+        return;
     };
+    for b in &params.bindings {
+        let name = b.name.as_str();
+        if !in_key.contains(name) && !skipped.contains(name) && !suggested.contains(name) {
+            cx.error_at(
+                b.ident.span(),
+                format!(
+                    "parameter `{name}` is not part of the cache key `{}`: two calls that \
+                     differ only in `{name}` would share one cached value. Add it to the key \
+                     (as `{{{name}}}`), or leave it out deliberately with `skip = [{name}]`",
+                    key.lit.value()
+                ),
+            );
+        }
+    }
+}
+
+/// The names in `skip`, each checked: a parameter, and not in the key.
+fn skipped(
+    cx: &Ctxt,
+    args: &CacheArgs,
+    params: &Params,
+    in_key: &HashSet<&str>,
+) -> HashSet<String> {
     let mut skipped = HashSet::new();
     for s in &args.skip {
         let name = s.unraw().to_string();
         if params.find(&name).is_none() {
             let (hint, _) = unknown_name_hint(&name, params);
-            add(
-                &mut errors,
-                syn::Error::new(
-                    s.span(),
-                    format!(
-                        "`skip` names `{name}`, which is not a parameter of this function{hint}"
-                    ),
-                ),
+            cx.error_at(
+                s.span(),
+                format!("`skip` names `{name}`, which is not a parameter of this function{hint}"),
             );
-        } else if in_key.contains(&name) {
-            add(
-                &mut errors,
-                syn::Error::new(
-                    s.span(),
-                    format!(
-                        "`{name}` is used in the key and listed in `skip`; remove one of the two"
-                    ),
-                ),
+        } else if in_key.contains(name.as_str()) {
+            cx.error_at(
+                s.span(),
+                format!("`{name}` is used in the key and listed in `skip`; remove one of the two"),
             );
         }
         skipped.insert(name);
     }
+    skipped
+}
 
-    if let (Some(key), true) = (key, kind != Kind::CachePut) {
-        for b in &params.bindings {
-            let name = b.name.clone();
-            if !in_key.contains(&name) && !skipped.contains(&name) && !suggested.contains(&name) {
-                add(
-                    &mut errors,
-                    syn::Error::new(
-                        b.ident.span(),
-                        format!(
-                            "parameter `{name}` is not part of the cache key `{}`: two calls that \
-                             differ only in `{name}` would share one cached value. Add it to the \
-                             key (as `{{{name}}}`), or leave it out deliberately with \
-                             `skip = [{name}]`",
-                            key.lit.value()
-                        ),
-                    ),
-                );
-            }
-        }
-    } else if kind != Kind::CachePut {
-        for span in &params.unnamed {
-            add(
-                &mut errors,
-                syn::Error::new(
-                    *span,
-                    "this parameter binds no name, so the default key cannot include it; give \
-                     the function a `key = \"..\"` template",
-                ),
-            );
-        }
+/// The TTL caps of protected data, and the rules of emergency data.
+fn phi_caps(cx: &Ctxt, args: &CacheArgs) {
+    let emergency = args.emergency();
+    let cap = phi_cap_ms(args);
+    if let Some(ttl) = args.ttl.filter(|t| t.ms > cap) {
+        let why = if emergency {
+            "emergency data".to_owned()
+        } else {
+            format!("`{}` data", compliance(args))
+        };
+        cx.error_at(
+            ttl.span,
+            format!(
+                "the ttl is over the cap of {why} ({}); lower it, or choose another \
+                 compliance level",
+                human_ms(cap)
+            ),
+        );
     }
-
-    match errors {
-        Some(e) => Err(e),
-        None => Ok(()),
+    if !emergency {
+        return;
+    }
+    if let Some(stale) = args.stale_after() {
+        cx.error_at(
+            stale.span,
+            "emergency data is never served stale; remove `stale`",
+        );
+    }
+    if let Some(fs) = &args.fail_safe {
+        cx.error_at(
+            fs.span,
+            "emergency data is never served past its ttl; remove `fail_safe`",
+        );
     }
 }
 
@@ -406,19 +346,4 @@ fn contains_impl_trait(ty: &Type) -> bool {
     let mut f = Finder(false);
     syn::visit::Visit::visit_type(&mut f, ty);
     f.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::closest;
-
-    #[test]
-    fn suggests_close_names() {
-        assert_eq!(
-            closest("usr_id", ["user_id", "page"].into_iter()),
-            Some("user_id")
-        );
-        assert_eq!(closest("idd", ["id"].into_iter()), Some("id"));
-        assert_eq!(closest("zzz", ["user_id"].into_iter()), None);
-    }
 }

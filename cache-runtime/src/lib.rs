@@ -35,7 +35,7 @@ pub use crate::global::{global, install};
 pub const PHI_NAMESPACE: &str = "phi:";
 
 pub use crate::cache::Health;
-pub use crate::key::{KeyPart, KeyWriter, escape, write_hash};
+pub use crate::key::{KeyPart, KeyWriter, UnhashableValue, escape, write_hash};
 pub use crate::phi::{
     AuditEvent, AuditOperation, AuditSink, IdHasher, Sealer, current_actor, with_actor,
 };
@@ -52,14 +52,8 @@ pub mod defaults {
     };
 }
 
+/// How companion crates (`cache-healthcare`) plug into building a cache; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::__macro_support::{
-        KeyBuilder, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer,
-    };
     pub use crate::cache::{ENV_HOOKS, EnvHook};
-    pub use crate::phi::AuditOperation;
-    pub use crate::refresh_queue::Priority;
-    pub use crate::registry::REGISTRY;
-    pub use linkme;
 }

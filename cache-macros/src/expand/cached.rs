@@ -3,36 +3,33 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt as _;
 use syn::visit::Visit;
 use syn::{FnArg, ItemFn, LitStr, ReturnType};
 
-use super::{Common, Mode, body, render_with, ret_ty, shape, templates, unskipped};
-use crate::attr::{Args, CompressArg, Kind};
+use super::{Common, Mode, body, render_with, respan, ret_ty, shape, templates};
+use crate::attr::{Attr, CacheArgs, CompressArg, Stale};
+use crate::ctxt::Ctxt;
 use crate::params::Params;
 use crate::template::Template;
 use crate::valid;
 
-pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
-    let kind = args.kind;
-    let phi = kind.phi();
+pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream> {
+    let attr = args.attr;
+    let phi = attr.phi();
     let params = Params::of(&func.sig);
+    let cx = Ctxt::new();
     let key = args
         .key
         .as_ref()
-        .map(|k| Template::parse(k, "key"))
-        .transpose();
-    let tags = templates(&args.tags, "tag");
-    let (key, tags) = match (key, tags) {
-        (Ok(k), Ok(t)) => (k, t),
-        (Err(mut a), Err(b)) => {
-            a.combine(b);
-            return Err(a);
-        }
-        (Err(e), _) | (_, Err(e)) => return Err(e),
-    };
-    valid::check(args, func, &params, key.as_ref(), &tags, &[])?;
-    let common = Common::of(args, func);
-    let private = &common.private;
+        .and_then(|k| cx.ok(Template::parse(k, "key")));
+    let tags = templates(&cx, &args.shared.tags, "tag");
+    cx.check()?;
+    let cx = Ctxt::new();
+    valid::cached(&cx, args, func, &params, key.as_ref(), &tags);
+    cx.check()?;
+    let common = Common::of(&args.shared, func);
+    let support = &common.support;
     let name = &common.name;
     let ns = if phi { "phi:" } else { "" };
 
@@ -58,7 +55,7 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
             )
         }
     };
-    let spec = spec(args, func, private, name, template_expr, default_key);
+    let spec = spec(args, support, name, template_expr, default_key);
 
     // The key.
     let mut key_stmts = Vec::new();
@@ -107,28 +104,28 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
         .map(|t| {
             let stmts = render_with(t, &params, quote!(__cachette_t), &common.ids);
             quote!({
-                let mut __cachette_t = #private::KeyBuilder::tag();
+                let mut __cachette_t = #support::tag();
                 #(#stmts)*
                 match __cachette_t.finish_tag() {
-                    #private::Some(__cachette_t) => __cachette_t,
-                    #private::None => break '__cachette_render #private::None,
+                    #support::Some(__cachette_t) => __cachette_t,
+                    #support::None => break '__cachette_render #support::None,
                 }
             })
         })
         .collect();
-    for (role, lit) in &args.ids {
+    for id in &args.shared.ids {
         let ident = params
-            .find(&lit.value())
+            .find(&id.param.value())
             .map(|b| b.ident.clone())
-            .unwrap_or_else(|| format_ident!("{}", lit.value()));
-        let lead = format!("{role}:");
+            .unwrap_or_else(|| format_ident!("{}", id.param.value()));
+        let lead = format!("{}:", id.role);
         tag_exprs.push(quote!({
-            let mut __cachette_t = #private::KeyBuilder::tag();
+            let mut __cachette_t = #support::tag();
             __cachette_t.lit(#lead);
             __cachette_t.id(__cachette_cache, &#ident);
             match __cachette_t.finish_tag() {
-                #private::Some(__cachette_t) => __cachette_t,
-                #private::None => break '__cachette_render #private::None,
+                #support::Some(__cachette_t) => __cachette_t,
+                #support::None => break '__cachette_render #support::None,
             }
         }));
     }
@@ -149,11 +146,11 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
             quote!(.map(#json)),
         ),
         (Mode::Plain, None) => (
-            quote!(async move { #private::Plain(#body.await) }),
+            quote!(async move { #support::Plain(#body.await) }),
             quote!(.0),
         ),
         (Mode::Plain, Some(_)) => (
-            quote!(async move { #private::Plain(#body.await.0) }),
+            quote!(async move { #support::Plain(#body.await.0) }),
             quote!(.0),
         ),
     };
@@ -166,68 +163,72 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
     let share = match (&shape.mode, &shape.json) {
         (Mode::Result | Mode::Option, None) => quote! {{
             #[allow(unused_imports)]
-            use #private::{ShareNone as _, ShareViaClone as _};
-            (&&#private::Sharer::<#ret_ty>::new()).share()
+            use #support::{ShareNone as _, ShareViaClone as _};
+            (&&#support::Sharer::<#ret_ty>::new()).share()
         }},
-        _ => quote!(#private::None),
+        _ => quote!(#support::None),
     };
     let ret_span = match &func.sig.output {
         ReturnType::Type(..) => shape.value_span,
         ReturnType::Default => func.sig.ident.span(),
     };
-    let support = &common.support;
-    let call = if kind == Kind::CachePut {
-        quote_spanned! {ret_span=>
-            #support::put(__cachette_cache, &__CACHETTE_SPEC, __cachette_key, &__cachette_tags, __cachette_load()).await
-        }
+    let spec_ref = quote!(&__CACHETTE_SPEC, __cachette_key, &__cachette_tags);
+    // The whole call at the value's type, where a missing `Serialize` is reported.
+    let support_at = respan(support, ret_span);
+    let (call, check_send) = if attr == Attr::CachePut {
+        let call = quote_spanned! {ret_span=>
+            #support_at::put(__cachette_cache, #spec_ref, __cachette_load()).await
+        };
+        (call, None)
     } else {
-        let entry = if detachable(args, func) {
+        let background = detachable(args, func);
+        let entry = if background {
             quote_spanned!(ret_span=> cached_in_background)
         } else {
             quote_spanned!(ret_span=> cached_inline)
         };
-        quote_spanned! {ret_span=>
-            #support::#entry(
-                __cachette_cache, &__CACHETTE_SPEC, __cachette_key, &__cachette_tags, __cachette_load, __cachette_share.as_ref(),
-            ).await
-        }
+        let call = quote_spanned! {ret_span=>
+            #support_at::#entry(__cachette_cache, #spec_ref, __cachette_load, __cachette_share.as_ref()).await
+        };
+        (call, background.then(|| check_send(attr, func)))
     };
 
     let ItemFn {
         attrs, vis, sig, ..
     } = func;
-    let linkme = quote!(#private::linkme);
+    let linkme = quote!(#support::linkme);
     let common_cache = &common.cache_expr;
     Ok(quote! {
         #(#attrs)*
         #vis #sig {
-            #[#linkme::distributed_slice(#private::REGISTRY)]
+            #[#linkme::distributed_slice(#support::REGISTRY)]
             #[linkme(crate = #linkme)]
-            static __CACHETTE_SPEC: #private::FnSpec = #spec;
+            static __CACHETTE_SPEC: #support::FnSpec = #spec;
 
             let __cachette_enabled: bool = #condition;
-            let __cachette_cache: &#private::Cache = #common_cache;
+            let __cachette_cache: &#support::Cache = #common_cache;
             // `None` runs the call uncached: disabled by `condition`, or an argument that
             // could not be rendered (its key would be shared with other arguments).
             let __cachette_prepared = if __cachette_enabled {
                 '__cachette_render: {
-                    let mut __cachette_k = #private::KeyBuilder::key(__cachette_cache);
+                    let mut __cachette_k = #support::key(__cachette_cache);
                     #(#key_stmts)*
-                    let #private::Some(__cachette_key) = __cachette_k.finish(&__CACHETTE_SPEC) else {
-                        break '__cachette_render #private::None;
+                    let #support::Some(__cachette_key) = __cachette_k.finish(&__CACHETTE_SPEC) else {
+                        break '__cachette_render #support::None;
                     };
-                    let __cachette_tags: [#private::String; #tag_count] = [#(#tag_exprs),*];
-                    #private::Some((__cachette_key, __cachette_tags))
+                    let __cachette_tags: [#support::String; #tag_count] = [#(#tag_exprs),*];
+                    #support::Some((__cachette_key, __cachette_tags))
                 }
             } else {
-                #private::None
+                #support::None
             };
             #[allow(unused_variables)]
             let __cachette_share = #share;
             let __cachette_load = move || #into_outcome;
+            #check_send
             let __cachette_out = match __cachette_prepared {
-                #private::Some((__cachette_key, __cachette_tags)) => #call,
-                #private::None => __cachette_load().await,
+                #support::Some((__cachette_key, __cachette_tags)) => #call,
+                #support::None => __cachette_load().await,
             };
             #from_outcome
         }
@@ -236,69 +237,57 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
 
 /// The registry entry of the function.
 fn spec(
-    args: &Args,
-    func: &ItemFn,
-    private: &TokenStream,
+    args: &CacheArgs,
+    support: &TokenStream,
     name: &str,
     template_expr: TokenStream,
     default_key: bool,
 ) -> TokenStream {
-    let _ = func;
-    let mut spec = quote!(#private::FnSpec::new(#name, ::core::module_path!(), #template_expr));
-    if default_key {
-        spec.extend(quote!(.default_key()));
+    let mut spec = quote!(#support::FnSpec::new(#name, ::core::module_path!(), #template_expr));
+    let mut set = |on: bool, call: TokenStream| {
+        if on {
+            spec.extend(quote!(.#call));
+        }
+    };
+    let ms = |d: Option<crate::attr::DurationArg>| d.map(|d| d.ms);
+    set(default_key, quote!(default_key()));
+    for (method, value) in [
+        (quote!(ttl_ms), ms(args.ttl)),
+        (quote!(stale_ms), ms(args.stale_after())),
+        (quote!(timeout_ms), ms(args.timeout)),
+        (quote!(fail_safe_ms), ms(args.fail_safe)),
+    ] {
+        set(value.is_some(), quote!(#method(#value)));
     }
-    if let Some(ttl) = &args.ttl {
-        let ms = ttl.ms;
-        spec.extend(quote!(.ttl_ms(#ms)));
-    }
-    if let Some(stale) = &args.stale {
-        let ms = stale.ms;
-        spec.extend(quote!(.stale_ms(#ms)));
-    }
-    if args.stale_off.is_some() {
-        spec.extend(quote!(.stale_off()));
-    }
-    if !args.tags.is_empty() {
-        let t = &args.tags;
-        spec.extend(quote!(.tags(&[#(#t),*])));
-    }
-    match &args.compress {
-        None => {}
-        Some(CompressArg::Default) => spec.extend(quote!(.compress(#private::Compress::Enabled))),
-        Some(CompressArg::Never) => spec.extend(quote!(.compress(#private::Compress::Never))),
+    set(matches!(args.stale, Some(Stale::Off)), quote!(stale_off()));
+    let tags = &args.shared.tags;
+    set(!tags.is_empty(), quote!(tags(&[#(#tags),*])));
+    let compress = match &args.compress {
+        None => None,
+        Some(CompressArg::Default) => Some(quote!(Enabled)),
+        Some(CompressArg::Never) => Some(quote!(Never)),
         Some(CompressArg::Above(n)) => {
             let n = *n as usize;
-            spec.extend(quote!(.compress(#private::Compress::Above(#n))));
+            Some(quote!(Above(#n)))
         }
-    }
-    if let Some((v, _)) = &args.version {
-        spec.extend(quote!(.version(#v)));
-    }
-    if args.cache_none.as_ref().is_some_and(|b| b.value) {
-        spec.extend(quote!(.cache_none()));
-    }
-    if let Some(t) = &args.timeout {
-        let ms = t.ms;
-        spec.extend(quote!(.timeout_ms(#ms)));
-    }
-    if let Some(f) = &args.fail_safe {
-        let ms = f.ms;
-        spec.extend(quote!(.fail_safe_ms(#ms)));
-    }
-    if let Some(j) = &args.jitter {
-        let j: u8 = j.base10_parse().unwrap_or(0);
-        spec.extend(quote!(.jitter(#j)));
-    }
-    if args.early.as_ref().is_some_and(|e| e.value) {
-        let beta: f64 = args
-            .beta
-            .as_ref()
-            .and_then(|b| b.base10_parse().ok())
-            .unwrap_or(1.0);
-        spec.extend(quote!(.early(#beta)));
-    }
-    let emergency = args.emergency.as_ref().is_some_and(|e| e.value);
+    };
+    set(
+        compress.is_some(),
+        quote!(compress(#support::Compress::#compress)),
+    );
+    let version = &args.shared.version;
+    set(version.is_some(), quote!(version(#version)));
+    let flag = |b: &Option<syn::LitBool>| b.as_ref().is_some_and(|b| b.value);
+    set(flag(&args.cache_none), quote!(cache_none()));
+    let jitter = args.jitter;
+    set(jitter.is_some(), quote!(jitter(#jitter)));
+    let beta: f64 = args
+        .beta
+        .as_ref()
+        .and_then(|b| b.base10_parse().ok())
+        .unwrap_or(1.0);
+    set(flag(&args.early), quote!(early(#beta)));
+    let emergency = args.emergency();
     let priority = match args.priority.as_ref().map(LitStr::value).as_deref() {
         Some("critical") => Some(quote!(Critical)),
         Some("high") => Some(quote!(High)),
@@ -307,33 +296,76 @@ fn spec(
         None if emergency => Some(quote!(Critical)),
         None => None,
     };
-    if let Some(p) = priority {
-        spec.extend(quote!(.priority(#private::Priority::#p)));
+    set(
+        priority.is_some(),
+        quote!(priority(#support::Priority::#priority)),
+    );
+    set(args.attr == Attr::CachePut, quote!(put()));
+    if args.attr.phi() {
+        // Emergency data is never served stale: fresh for the whole TTL.
+        set(emergency, quote!(stale_off()));
+        let cap = valid::phi_cap_ms(args);
+        set(true, quote!(phi().max_ttl_ms(#cap)));
     }
-    if args.kind == Kind::CachePut {
-        spec.extend(quote!(.put()));
-    }
-    if args.kind.phi() {
-        let level = args
-            .compliance
-            .as_ref()
-            .map_or("sensitive".to_owned(), LitStr::value);
-        let mut cap = valid::compliance_cap_ms(&level);
-        if emergency {
-            cap = cap.min(valid::EMERGENCY_CAP_MS);
-            // Never served stale: fresh for the whole TTL.
-            spec.extend(quote!(.stale_off()));
-        }
-        spec.extend(quote!(.phi().max_ttl_ms(#cap)));
-    }
-    spec.extend(quote!(.at(::core::file!(), ::core::line!())));
+    set(true, quote!(at(::core::file!(), ::core::line!())));
     spec
+}
+
+/// Parameter names in the default key: all but skipped ones.
+fn unskipped(params: &Params, args: &CacheArgs) -> Vec<String> {
+    params
+        .bindings
+        .iter()
+        .map(|b| b.name.clone())
+        .filter(|n| !args.skip.iter().any(|s| s.unraw() == n))
+        .collect()
+}
+
+/// A check that the body of a function refreshed in the background can go to another thread,
+/// which says what to write when it cannot. Without it, rustc would report the bound of the
+/// runtime function the call goes through. It is read on the loader (the closure): an error
+/// about a trait of the closure uses this trait's message, where one about the future itself
+/// would be reported as the `Send` of the value held across an `.await`.
+fn check_send(attr: Attr, func: &ItemFn) -> TokenStream {
+    let name = &func.sig.ident;
+    let message = format!(
+        "the body of `{}` is not `Send`, so {} cannot refresh it in a background task",
+        name.unraw(),
+        attr.name(),
+    );
+    let note = format!(
+        "write `{}(refresh = \"inline\", ..)]`: the caller that finds a stale value refreshes \
+         it itself",
+        attr.name().trim_end_matches(']')
+    );
+    // In a block of its own, so that these names cannot shadow the user's in the body.
+    quote_spanned! {name.span()=>
+        let __cachette_load = {
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "it holds a value that is not `Send` across an `.await`, or takes one",
+                note = #note,
+            )]
+            trait RefreshInBackground<Fut> {}
+            #[diagnostic::do_not_recommend]
+            impl<F, Fut> RefreshInBackground<Fut> for F
+            where
+                F: FnOnce() -> Fut + Send + 'static,
+                Fut: Send + 'static,
+            {
+            }
+            fn refresh_in_background<F: FnOnce() -> Fut + RefreshInBackground<Fut>, Fut>(load: F) -> F {
+                load
+            }
+            refresh_in_background(__cachette_load)
+        };
+    }
 }
 
 /// Whether the body may run in a background task (stale refresh, a load past its timeout):
 /// it must own everything it uses. Read from the signature: no receiver, no reference,
 /// lifetime, `impl Trait`, `Self` or generic parameter in the inputs or the output.
-fn detachable(args: &Args, func: &ItemFn) -> bool {
+fn detachable(args: &CacheArgs, func: &ItemFn) -> bool {
     if args.refresh.as_ref().is_some_and(|r| r.value() == "inline") {
         return false;
     }
