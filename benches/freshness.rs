@@ -1,7 +1,7 @@
 //! Freshness under a skewed workload: plain TTL against stale-while-revalidate against
 //! stale-while-revalidate with early refresh.
 //!
-//! Run with `cargo bench --bench freshness` (`FRESHNESS_SECS` sets the seconds per mode,
+//! Run with `cargo bench -p cachette-benches --bench freshness` (`FRESHNESS_SECS` sets the seconds per mode,
 //! default 60). Starts its own `redis-server` on a free loopback port. 10,000 keys with
 //! Zipf(1.0) popularity, 200 concurrent callers, a loader of 20 ms, ttl 5 s. Modes: plain TTL
 //! (`stale = ttl`), SWR (`stale = ttl/2`, the default), SWR + early refresh (`stale` at 90 % of

@@ -2,7 +2,7 @@
 //! hashed into the key with HMAC-SHA256, the value opened with AES-256-GCM, an audit event)
 //! next to a `#[cached]` hit of the same value, and the same for a write.
 //!
-//! Run with `cargo bench --bench healthcare --features healthcare` (release profile, about
+//! Run with `cargo bench -p cachette-benches --bench healthcare` (release profile, about
 //! 30 s). No criterion, no Redis: both sides use the in-process store, so the difference is the
 //! CPU cost of the protection itself, which a Redis round trip (tens of µs) would hide. The
 //! audit sink is the default (`tracing` events, with no subscriber installed here).

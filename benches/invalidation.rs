@@ -1,6 +1,6 @@
 //! What invalidation costs, and what it costs everyone else.
 //!
-//! Run with `cargo bench --bench invalidation`. Starts its own `redis-server` on a free
+//! Run with `cargo bench -p cachette-benches --bench invalidation`. Starts its own `redis-server` on a free
 //! loopback port (127.0.0.1:6379 is never touched) and prints a markdown table:
 //!
 //! * **tag**: 100,000 entries carry one tag; `invalidate_tag` is timed, then a read of one of

@@ -1,7 +1,7 @@
 //! cachette next to its peers: the `cached` crate 4.x (Redis and in-memory), moka, raw redis-rs,
 //! `redis-benchmark`, and the codecs and compression a cached value goes through.
 //!
-//! Run with `cargo bench --bench peers` (release profile, about 2–3 minutes). No criterion: this
+//! Run with `cargo bench -p cachette-benches --bench peers` (release profile, about 2–3 minutes). No criterion: this
 //! binary starts its own `redis-server` on a free loopback port (`--save "" --appendonly no`,
 //! through the test helper; 127.0.0.1:6379 is never touched) and prints markdown tables.
 //!

@@ -1,6 +1,6 @@
 //! What a `#[cached]` hit on Redis costs next to the same read written by hand with redis-rs.
 //!
-//! Run with `cargo bench --bench redis_hit` (release profile). No criterion: this binary starts
+//! Run with `cargo bench -p cachette-benches --bench redis_hit` (release profile). No criterion: this binary starts
 //! its own `redis-server` on a free loopback port (`--save "" --appendonly no`, through the test
 //! helper; 127.0.0.1:6379 is never touched), runs every comparison interleaved in one process
 //! on a multi-thread Tokio runtime, and prints a markdown table to stdout.

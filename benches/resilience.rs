@@ -1,7 +1,7 @@
 //! What a cached call costs while Redis is healthy, frozen, dead and coming back, and whether
 //! the process' memory stays flat under a long mixed workload.
 //!
-//! Run with `cargo bench --bench resilience` (release profile; about 11 minutes with the
+//! Run with `cargo bench -p cachette-benches --bench resilience` (release profile; about 11 minutes with the
 //! defaults, most of it the soak). No criterion: this binary starts its own `redis-server` on a
 //! free loopback port (`--save "" --appendonly no`, through the test helper; 127.0.0.1:6379 is
 //! never touched) on a 2-worker Tokio runtime, and prints markdown tables to stdout.
