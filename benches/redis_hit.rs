@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use cachette::{Cache, cached};
 use cachette_benches::RedisServer;
-use cachette_benches::ab::{SeqRun, run_concurrent, run_sequential};
+use cachette_benches::ab::{Metric, SeqRun, run_concurrent, run_sequential};
 use cachette_benches::payload::{Payload, make_payload};
 use cachette_benches::table::{cell, ops_cell, size_label};
 use redis::aio::ConnectionManager;
@@ -187,33 +187,13 @@ fn main() {
                     seq.a.push(run_sequential(&Hit(a.clone(), size), RUN).await);
                 }
             }
-            let pick = |runs: &[SeqRun], f: fn(&SeqRun) -> f64| -> Vec<f64> {
-                runs.iter().map(f).collect()
-            };
-            let ratio = |f: fn(&SeqRun) -> f64| -> Vec<f64> {
-                seq.a.iter().zip(&seq.b).map(|(a, b)| f(a) / f(b)).collect()
-            };
-            let p50 = |r: &SeqRun| r.p50_us;
-            let p99 = |r: &SeqRun| r.p99_us;
-            let ops = |r: &SeqRun| r.ops_per_s;
-            table.push(format!(
-                "| {label} | 1 | p50 latency, µs | {} | {} | {} |",
-                cell(&pick(&seq.a, p50), 1),
-                cell(&pick(&seq.b, p50), 1),
-                cell(&ratio(p50), 2)
-            ));
-            table.push(format!(
-                "| {label} | 1 | p99 latency, µs | {} | {} | {} |",
-                cell(&pick(&seq.a, p99), 1),
-                cell(&pick(&seq.b, p99), 1),
-                cell(&ratio(p99), 2)
-            ));
-            table.push(format!(
-                "| {label} | 1 | ops/s | {} | {} | {} |",
-                ops_cell(&pick(&seq.a, ops)),
-                ops_cell(&pick(&seq.b, ops)),
-                cell(&ratio(ops), 2)
-            ));
+            for metric in [Metric::P50, Metric::P99, Metric::Ops] {
+                let [cell_a, cell_b, ratio] = metric.cells(&seq.a, &seq.b);
+                table.push(format!(
+                    "| {label} | 1 | {} | {cell_a} | {cell_b} | {ratio} |",
+                    metric.name()
+                ));
+            }
 
             // Concurrency 64.
             run_concurrent(&Hit(a.clone(), size), TASKS, WARMUP).await;

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use cachette::Cache;
 use cachette_benches::RedisServer;
-use cachette_benches::ab::{SeqRun, run_sequential};
-use redis::aio::ConnectionManager;
-
+use cachette_benches::ab::{Metric, SeqRun, run_sequential};
 use cachette_benches::payload::Payload;
+use cachette_benches::table::Table;
+use redis::aio::ConnectionManager;
 
 use crate::values::{make_json_text, payload};
 use crate::{
@@ -206,4 +206,25 @@ pub(crate) async fn seq_ab(
         }
     }
     (ra, rb)
+}
+
+/// One row per metric of a sequential A/B at one task: value, `1`, metric, A, B, A/B.
+pub(crate) fn seq_rows(
+    table: &mut Table,
+    label: &str,
+    metrics: &[Metric],
+    a: &[SeqRun],
+    b: &[SeqRun],
+) {
+    for metric in metrics {
+        let [cell_a, cell_b, ratio] = metric.cells(a, b);
+        table.row(vec![
+            label.to_owned(),
+            "1".into(),
+            metric.name().into(),
+            cell_a,
+            cell_b,
+            ratio,
+        ]);
+    }
 }

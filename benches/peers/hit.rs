@@ -2,12 +2,12 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use cachette_benches::ab::{SeqRun, run_concurrent};
+use cachette_benches::ab::{Metric, run_concurrent};
 use cachette_benches::stats::ratios;
 use cachette_benches::table::{Table, cell, ops_cell, size_label};
 
 use crate::accounting::{keyspace_hits, redis_benchmark};
-use crate::functions::{Op, seq_ab};
+use crate::functions::{Op, seq_ab, seq_rows};
 use crate::{Bench, CACHED_LOADS, CACHETTE_LOADS, RB_REQUESTS, REPS, RUN, SIZES, TASKS, WARMUP};
 
 /// Runs the section and adds its tables.
@@ -57,33 +57,13 @@ pub(crate) async fn run(bench: &Bench<'_>, tables: &mut Vec<Table>) {
             .expect("SET for redis-benchmark");
 
         let (sa, sb) = seq_ab(server, &a, &b, size, RUN, false).await;
-        let p50 = |v: &[SeqRun]| v.iter().map(|r| r.p50_us).collect::<Vec<_>>();
-        let p99 = |v: &[SeqRun]| v.iter().map(|r| r.p99_us).collect::<Vec<_>>();
-        let ops = |v: &[SeqRun]| v.iter().map(|r| r.ops_per_s).collect::<Vec<_>>();
-        t1.row(vec![
-            label.clone(),
-            "1".into(),
-            "p50 latency, µs".into(),
-            cell(&p50(&sa), 1),
-            cell(&p50(&sb), 1),
-            cell(&ratios(&p50(&sa), &p50(&sb)), 2),
-        ]);
-        t1.row(vec![
-            label.clone(),
-            "1".into(),
-            "p99 latency, µs".into(),
-            cell(&p99(&sa), 1),
-            cell(&p99(&sb), 1),
-            cell(&ratios(&p99(&sa), &p99(&sb)), 2),
-        ]);
-        t1.row(vec![
-            label.clone(),
-            "1".into(),
-            "ops/s".into(),
-            ops_cell(&ops(&sa)),
-            ops_cell(&ops(&sb)),
-            cell(&ratios(&ops(&sa), &ops(&sb)), 2),
-        ]);
+        seq_rows(
+            &mut t1,
+            &label,
+            &[Metric::P50, Metric::P99, Metric::Ops],
+            &sa,
+            &sb,
+        );
 
         run_concurrent(&a.at(size), TASKS, WARMUP).await;
         run_concurrent(&b.at(size), TASKS, WARMUP).await;

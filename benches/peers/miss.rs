@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use cachette_benches::ab::{SeqRun, run_concurrent};
+use cachette_benches::ab::{Metric, run_concurrent};
 use cachette_benches::stats::ratios;
 use cachette_benches::table::{Table, cell, ops_cell, size_label};
 
-use crate::functions::{Op, flush, seq_ab};
+use crate::functions::{Op, flush, seq_ab, seq_rows};
 use crate::{Bench, CACHETTE_LOADS, MISS_RUN, REPS, SIZES, TASKS, WARMUP};
 
 /// Runs the section and adds its tables.
@@ -36,24 +36,7 @@ pub(crate) async fn run(bench: &Bench<'_>, tables: &mut Vec<Table>) {
         let a = Op::CachetteMiss(cache.clone());
         let b = Op::RawMiss(raw.clone(), Arc::new(entries[&size].clone()));
         let (sa, sb) = seq_ab(server, &a, &b, size, MISS_RUN, true).await;
-        let p50 = |v: &[SeqRun]| v.iter().map(|r| r.p50_us).collect::<Vec<_>>();
-        let ops = |v: &[SeqRun]| v.iter().map(|r| r.ops_per_s).collect::<Vec<_>>();
-        t4.row(vec![
-            label.clone(),
-            "1".into(),
-            "p50 latency, µs".into(),
-            cell(&p50(&sa), 1),
-            cell(&p50(&sb), 1),
-            cell(&ratios(&p50(&sa), &p50(&sb)), 2),
-        ]);
-        t4.row(vec![
-            label.clone(),
-            "1".into(),
-            "ops/s".into(),
-            ops_cell(&ops(&sa)),
-            ops_cell(&ops(&sb)),
-            cell(&ratios(&ops(&sa), &ops(&sb)), 2),
-        ]);
+        seq_rows(&mut t4, &label, &[Metric::P50, Metric::Ops], &sa, &sb);
         run_concurrent(&a.at(size), TASKS, WARMUP).await;
         run_concurrent(&b.at(size), TASKS, WARMUP).await;
         flush(server);

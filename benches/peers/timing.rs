@@ -5,10 +5,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cachette::Cache;
+use cachette_benches::payload::Payload;
 
 use crate::functions::{cached_mem, cachette_get};
 use crate::{BATCH, CPU_RUN};
-use cachette_benches::payload::Payload;
 
 /// One side of the in-process hit rows.
 pub(crate) enum Mem {

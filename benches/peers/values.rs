@@ -3,9 +3,8 @@
 
 use std::sync::LazyLock;
 
-use serde::{Deserialize, Serialize};
-
 use cachette_benches::payload::{Payload, TextRng, make_payload};
+use serde::{Deserialize, Serialize};
 
 use crate::SIZES;
 

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Barrier;
 
-use crate::stats::percentile;
+use crate::stats::{percentile, ratios};
+use crate::table::{cell, ops_cell};
 
 /// One side of a comparison: an operation a task repeats (cloned per task).
 pub trait Side: Clone + Send + 'static {
@@ -106,4 +107,45 @@ pub async fn alternate(
         r.push(pb / pa);
     }
     (a, b, r)
+}
+
+/// A metric of the sequential runs of an A/B comparison, as a table row shows it.
+#[derive(Clone, Copy)]
+pub enum Metric {
+    /// Median latency.
+    P50,
+    /// 99th percentile latency.
+    P99,
+    /// Operations per second.
+    Ops,
+}
+
+impl Metric {
+    /// The metric column of the row.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::P50 => "p50 latency, µs",
+            Metric::P99 => "p99 latency, µs",
+            Metric::Ops => "ops/s",
+        }
+    }
+
+    fn of(self, run: &SeqRun) -> f64 {
+        match self {
+            Metric::P50 => run.p50_us,
+            Metric::P99 => run.p99_us,
+            Metric::Ops => run.ops_per_s,
+        }
+    }
+
+    /// The A, B and A/B cells over the repetitions (the ratio taken within each repetition).
+    pub fn cells(self, a: &[SeqRun], b: &[SeqRun]) -> [String; 3] {
+        let a: Vec<f64> = a.iter().map(|r| self.of(r)).collect();
+        let b: Vec<f64> = b.iter().map(|r| self.of(r)).collect();
+        let (cell_a, cell_b) = match self {
+            Metric::Ops => (ops_cell(&a), ops_cell(&b)),
+            Metric::P50 | Metric::P99 => (cell(&a, 1), cell(&b, 1)),
+        };
+        [cell_a, cell_b, cell(&ratios(&a, &b), 2)]
+    }
 }

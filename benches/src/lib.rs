@@ -1,5 +1,6 @@
-//! What the benchmarks share: a `redis-server` of their own, statistics over repetitions, the
-//! measuring loops of an A/B comparison, and markdown tables.
+//! What the benchmarks share: a `redis-server` of their own, the hit rows' payload, statistics
+//! over repetitions, the measuring loops of an A/B comparison and its rows, and markdown
+//! tables.
 
 pub mod ab;
 pub mod payload;
