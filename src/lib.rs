@@ -37,7 +37,7 @@ pub use cache_macros::{KeyPart, cache_put, cached, invalidate};
 pub use cache_runtime::{
     AlreadyInstalled, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec, Compress,
     Counters, EntryTimes, FnSpec, Health, Invalidation, InvalidationReport, KeyWriter, LoadOptions,
-    LockError, LockGuard, MemoryStore, RedisStore, RedisStoreConfig, Stats, StatsSnapshot, Store,
+    LockError, LockGuard, MemoryStore, RedisStore, RedisStoreConfig, Stats, StatsSnapshot,
     StoreError, defaults, duplicate_templates, escape, global, install, registry, write_hash,
 };
 

@@ -159,6 +159,39 @@ async fn an_invalidation_during_an_outage_is_applied_when_redis_is_back() {
     assert_eq!(cache.health().await.pending_invalidations, 0);
 }
 
+/// Regression: without a prefix, an overflowing backlog was marked applied and dropped, and the
+/// entries it invalidated were served again after the outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overflowing_backlog_without_a_prefix_is_never_dropped() {
+    let server = RedisServer::start();
+    let cache = Cache::builder()
+        .redis(server.url())
+        .command_timeout(TIMEOUT)
+        .connection_timeout(TIMEOUT)
+        .circuit_breaker(5, Duration::from_millis(500))
+        .pending_invalidations(2)
+        .build()
+        .unwrap();
+    let o = LoadOptions::ttl(Duration::from_secs(60));
+    let load = |v: u32| move || async move { Ok::<u32, std::io::Error>(v) };
+    assert_eq!(cache.get_or_load("k", &o, load(1)).await.unwrap(), 1);
+    server.pause();
+    for key in ["k", "x", "y"] {
+        assert!(cache.invalidate(key).await.is_err());
+    }
+    server.resume();
+    // The store answers again, and still holds the invalidated entry: it is never served.
+    let reachable = eventually(Duration::from_secs(5), async || cache.ping().await.is_ok()).await;
+    assert!(reachable);
+    for _ in 0..5 {
+        assert_eq!(cache.get_or_load("k", &o, load(2)).await.unwrap(), 2);
+    }
+    assert!(
+        cache.get::<u32>("k").await.is_err(),
+        "reads report the lost backlog"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_redis_evicts_or_refuses_and_calls_still_succeed() {
     let server = RedisServer::start();

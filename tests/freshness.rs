@@ -16,8 +16,10 @@ on_both!(
     concurrent_misses_share_one_load,
     a_cancelled_caller_does_not_cancel_the_others,
     fail_safe_serves_the_old_value_when_the_loader_fails,
+    the_fail_safe_grace_counts_from_the_first_expiry,
     without_fail_safe_the_error_is_returned,
     a_slow_loader_past_its_timeout_serves_the_old_value,
+    a_load_past_its_timeout_stays_the_only_load_of_its_key,
     jitter_spreads_ttls_below_the_ttl,
     early_refresh_reloads_before_staleness,
     force_refresh_bypasses_the_cached_value,
@@ -154,6 +156,51 @@ async fn fail_safe_serves_the_old_value_when_the_loader_fails(cache: Cache) {
     assert!(cache.stats().total.fail_safe_hits >= 1);
 }
 
+/// Regression: each failed reload rewrote the old value with a fresh grace, so a loader that
+/// kept failing served the old value for ever (3 s with a 300 ms grace).
+async fn the_fail_safe_grace_counts_from_the_first_expiry(cache: Cache) {
+    let runs = Arc::new(AtomicU32::new(0));
+    let grace = Duration::from_millis(300);
+    let o = LoadOptions::ttl(SHORT).fail_safe(grace);
+    let filled = std::time::Instant::now();
+    assert_eq!(
+        cache
+            .get_or_load_owned("g", &o, loader(&runs, Duration::ZERO, Ok(1)))
+            .await,
+        Ok(1)
+    );
+    // The entry was created before `filled`: it expires by `filled + SHORT` and its grace
+    // ends by `filled + SHORT + grace`.
+    let grace_over = filled + SHORT + grace;
+    tokio::time::sleep(SHORT + Duration::from_millis(20)).await;
+    assert_eq!(
+        cache
+            .get_or_load_owned("g", &o, loader(&runs, Duration::ZERO, Err("down")))
+            .await,
+        Ok(1),
+        "within the grace: the old value"
+    );
+    let mut served_after_grace = 0;
+    loop {
+        let asked = std::time::Instant::now();
+        let got = cache
+            .get_or_load_owned("g", &o, loader(&runs, Duration::ZERO, Err("down")))
+            .await;
+        if asked > grace_over && got.is_ok() {
+            served_after_grace += 1;
+        }
+        if got.is_err() {
+            break;
+        }
+        assert!(
+            asked < grace_over + Duration::from_secs(3),
+            "the old value is still served 3 s after its grace"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(served_after_grace, 0, "served past its grace");
+}
+
 async fn without_fail_safe_the_error_is_returned(cache: Cache) {
     let runs = Arc::new(AtomicU32::new(0));
     let o = LoadOptions::ttl(SHORT);
@@ -197,6 +244,45 @@ async fn a_slow_loader_past_its_timeout_serves_the_old_value(cache: Cache) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(cache.get::<u32>("to").await.unwrap(), Some(2));
+}
+
+/// Regression: a load past its timeout went on in the background but gave up its flight, so
+/// every later caller started another: 20 loads of one key ran at once.
+async fn a_load_past_its_timeout_stays_the_only_load_of_its_key(cache: Cache) {
+    let runs = Arc::new(AtomicU32::new(0));
+    let o = LoadOptions::ttl(SHORT)
+        .fail_safe(Duration::from_secs(3600))
+        .timeout(Duration::from_millis(30));
+    let first = cache
+        .get_or_load_owned("one", &o, loader(&runs, Duration::ZERO, Ok(1)))
+        .await;
+    assert_eq!(first, Ok(1));
+    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+
+    // The database hangs until the gate opens: every caller gets the old value after the
+    // timeout, and only the first one's load runs.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    for _ in 0..20 {
+        let (runs, gate) = (runs.clone(), gate.clone());
+        let v = cache
+            .get_or_load_owned("one", &o, move || async move {
+                runs.fetch_add(1, SeqCst);
+                let _open = gate.acquire().await;
+                Ok::<u32, String>(2)
+            })
+            .await;
+        assert_eq!(v, Ok(1), "the old value past the timeout");
+    }
+    assert_eq!(runs.load(SeqCst), 2, "the first fill, and one load since");
+    gate.add_permits(1);
+    for _ in 0..200 {
+        if cache.get::<u32>("one").await.unwrap() == Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(cache.get::<u32>("one").await.unwrap(), Some(2));
+    assert_eq!(runs.load(SeqCst), 2);
 }
 
 async fn jitter_spreads_ttls_below_the_ttl(cache: Cache) {

@@ -12,9 +12,43 @@ on_both!(
     an_expired_holder_cannot_release_the_next_holders_lock,
     dropping_the_guard_frees_the_lock,
     names_are_distinct_and_may_be_empty,
+    locks_and_fences_survive_every_invalidation,
 );
 
 const LONG: Duration = Duration::from_secs(30);
+
+/// Regression: `clear()` and pattern invalidation deleted lock keys and fence counters, so a
+/// held lock could be taken twice and the next fencing token was 1 after 3.
+async fn locks_and_fences_survive_every_invalidation(cache: Cache) {
+    let mut last = 0;
+    for _ in 0..3 {
+        let guard = cache.lock("nightly", LONG, Duration::ZERO).await.unwrap();
+        assert!(guard.fencing_token() > last);
+        last = guard.fencing_token();
+        assert!(guard.release().await.unwrap());
+    }
+    let held = cache.lock("nightly", LONG, Duration::ZERO).await.unwrap();
+    assert!(held.fencing_token() > last);
+    last = held.fencing_token();
+    cache.clear().await.unwrap();
+    cache.invalidate_pattern("*").await.unwrap();
+    cache.invalidate_pattern("__cachette:*").await.unwrap();
+    let err = cache
+        .lock("nightly", LONG, Duration::from_millis(30))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LockError::Timeout { .. }),
+        "the holder keeps its lock: {err}"
+    );
+    assert!(held.release().await.unwrap(), "and can release it");
+    let next = cache.lock("nightly", LONG, Duration::ZERO).await.unwrap();
+    assert!(
+        next.fencing_token() > last,
+        "fencing tokens never go backwards: {} after {last}",
+        next.fencing_token()
+    );
+}
 
 async fn a_held_lock_excludes_others_until_released(cache: Cache) {
     let a = cache.lock("job", LONG, Duration::ZERO).await.unwrap();

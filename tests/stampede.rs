@@ -263,3 +263,56 @@ async fn a_miss_is_three_round_trips_and_leaves_no_lease() {
         .unwrap();
     assert!(leases.is_empty(), "{leases:?}");
 }
+
+/// Regression: a leader that was cancelled (an HTTP client that hung up drops the handler's
+/// future) left its lease in Redis, and every other process waited for it to expire.
+#[tokio::test]
+async fn a_cancelled_leader_releases_its_lease() {
+    let server = RedisServer::start();
+    let cache = Cache::builder()
+        .redis(server.url())
+        .prefix("c")
+        // Far longer than the test waits: only a release, not expiry, removes it in time.
+        .lease_ttl(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let o = LoadOptions::ttl(Duration::from_secs(60));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let leader = {
+        let (cache, o, started) = (cache.clone(), o.clone(), started.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_load("slow", &o, || async move {
+                    started.notify_one();
+                    std::future::pending::<Result<u32, String>>().await
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    let lease = "c:__cachette:lease:{c:slow}";
+    assert_eq!(
+        get::<Option<Vec<u8>>>(&server, lease).map(|t| t.len()),
+        Some(16)
+    );
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    tokio::task::spawn_blocking({
+        let url = server.url();
+        move || {
+            let client = redis::Client::open(url).unwrap();
+            let mut conn = client.get_connection().unwrap();
+            wait_until("the cancelled leader's lease is released", || {
+                let n: u32 = redis::cmd("EXISTS").arg(lease).query(&mut conn).unwrap();
+                n == 0
+            });
+        }
+    })
+    .await
+    .unwrap();
+    // The next caller loads at once.
+    let v = cache
+        .get_or_load("slow", &o, || async { Ok::<_, String>(1u32) })
+        .await;
+    assert_eq!(v, Ok(1));
+}

@@ -71,6 +71,52 @@ fn capped(name: &str, ttl: Duration, level: Compliance) -> Duration {
     ttl.min(cap)
 }
 
+/// A value the helpers cache: stored serialized, refreshed in the background.
+pub trait Value: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Value for T {}
+
+/// A loader the helpers can run in the background: it owns what it uses (`move || async move
+/// { .. }`) and returns `Result<T, E>`.
+pub trait Fetch<T, E>: FnOnce() -> Self::Load + Send + 'static {
+    /// The loader's future.
+    type Load: Future<Output = Result<T, E>> + Send + 'static;
+}
+
+impl<T, E, F, Fut> Fetch<T, E> for F
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+{
+    type Load = Fut;
+}
+
+/// A kind of data kept per patient and clinic: its helper's name (for audit), its tag and its
+/// key from the hashed patient and clinic ids.
+struct ClinicScoped {
+    helper: &'static str,
+    tag: &'static str,
+    key: fn(&str, &str) -> String,
+}
+
+const PATIENT_RECORDS: ClinicScoped = ClinicScoped {
+    helper: "healthcare::cache_patient_records",
+    tag: "patient_records",
+    key: |p, c| format!("{PHI_NAMESPACE}patient:{p}:clinic:{c}:records"),
+};
+
+const MEDICAL_HISTORY: ClinicScoped = ClinicScoped {
+    helper: "healthcare::cache_medical_history",
+    tag: "medical_history",
+    key: |p, c| format!("{PHI_NAMESPACE}medical:{p}:clinic:{c}:history"),
+};
+
+const PRESCRIPTIONS: ClinicScoped = ClinicScoped {
+    helper: "healthcare::cache_prescriptions",
+    tag: "prescriptions",
+    key: |p, c| format!("{PHI_NAMESPACE}prescriptions:{p}:clinic:{c}"),
+};
+
 /// The healthcare helpers over one cache.
 ///
 /// ```no_run
@@ -110,173 +156,95 @@ impl Healthcare {
         self.cache.hash_id(id)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn protected<T, E, F, Fut>(
+    /// Caches one protected value under `key` (already hashed), audited as `helper`.
+    async fn protected<T: Value, E: Send + 'static>(
         &self,
         helper: &'static str,
         key: String,
-        ttl: Duration,
-        emergency: bool,
-        tags: Vec<String>,
-        fetch: F,
-    ) -> Result<T, E>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        let mut o = LoadOptions::ttl(ttl).protected(helper);
-        if emergency {
-            // Never served stale: fresh for the whole TTL, then reloaded.
-            o = o.stale(ttl).priority(cache_runtime::Priority::Critical);
-        }
-        for t in tags {
-            o = o.tag(t);
-        }
-        self.cache.get_or_load_owned(&key, &o, fetch).await
+        options: LoadOptions,
+        fetch: impl Fetch<T, E>,
+    ) -> Result<T, E> {
+        let options = options.protected(helper);
+        self.cache.get_or_load_owned(&key, &options, fetch).await
     }
 
-    /// The helpers for data of one patient at one clinic: `helper`'s key from the hashed
-    /// ids, tags `patient:{p}`, `clinic:{c}`, `kind` and `phi_data`, sensitive TTL cap.
-    #[allow(clippy::too_many_arguments)]
-    async fn clinic_scoped<T, E, F, Fut>(
+    /// The helpers for data of one patient at one clinic: the kind's key from the hashed
+    /// ids, tags `patient:{p}`, `clinic:{c}`, the kind's and `phi_data`, sensitive TTL cap.
+    async fn clinic_scoped<T: Value, E: Send + 'static>(
         &self,
-        helper: &'static str,
-        kind: &'static str,
+        kind: &ClinicScoped,
         ttl: Duration,
-        key: fn(&str, &str) -> String,
         patient: &str,
         clinic: &str,
-        fetch: F,
-    ) -> Result<T, E>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
+        fetch: impl Fetch<T, E>,
+    ) -> Result<T, E> {
         let (p, c) = (self.h(patient), self.h(clinic));
-        let ttl = capped(helper, ttl, Compliance::Sensitive);
-        let tags = vec![
-            format!("patient:{p}"),
-            format!("clinic:{c}"),
-            kind.into(),
-            "phi_data".into(),
-        ];
-        self.protected(helper, key(&p, &c), ttl, false, tags, fetch)
+        let options = LoadOptions::ttl(capped(kind.helper, ttl, Compliance::Sensitive))
+            .tag(format!("patient:{p}"))
+            .tag(format!("clinic:{c}"))
+            .tag(kind.tag)
+            .tag("phi_data");
+        self.protected(kind.helper, (kind.key)(&p, &c), options, fetch)
             .await
     }
 
     /// Patient records of one clinic (`CACHE_PATIENT_RECORDS_TTL`); key
     /// `phi:patient:{patient}:clinic:{clinic}:records`.
-    pub async fn cache_patient_records<T, E, F, Fut>(
+    pub async fn cache_patient_records<T: Value, E: Send + 'static>(
         &self,
         patient: &str,
         clinic: &str,
-        fetch: F,
-    ) -> Result<T, E>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        let key = |p: &str, c: &str| format!("{PHI_NAMESPACE}patient:{p}:clinic:{c}:records");
+        fetch: impl Fetch<T, E>,
+    ) -> Result<T, E> {
         let ttl = self.ttls.patient_records;
-        self.clinic_scoped(
-            "healthcare::cache_patient_records",
-            "patient_records",
-            ttl,
-            key,
-            patient,
-            clinic,
-            fetch,
-        )
-        .await
+        self.clinic_scoped(&PATIENT_RECORDS, ttl, patient, clinic, fetch)
+            .await
     }
 
     /// Medical history of one clinic (`CACHE_MEDICAL_HISTORY_TTL`); key
     /// `phi:medical:{patient}:clinic:{clinic}:history`.
-    pub async fn cache_medical_history<T, E, F, Fut>(
+    pub async fn cache_medical_history<T: Value, E: Send + 'static>(
         &self,
         patient: &str,
         clinic: &str,
-        fetch: F,
-    ) -> Result<T, E>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        let key = |p: &str, c: &str| format!("{PHI_NAMESPACE}medical:{p}:clinic:{c}:history");
+        fetch: impl Fetch<T, E>,
+    ) -> Result<T, E> {
         let ttl = self.ttls.medical_history;
-        self.clinic_scoped(
-            "healthcare::cache_medical_history",
-            "medical_history",
-            ttl,
-            key,
-            patient,
-            clinic,
-            fetch,
-        )
-        .await
+        self.clinic_scoped(&MEDICAL_HISTORY, ttl, patient, clinic, fetch)
+            .await
     }
 
     /// Active prescriptions at one clinic (`CACHE_PRESCRIPTIONS_TTL`); key
     /// `phi:prescriptions:{patient}:clinic:{clinic}`.
-    pub async fn cache_prescriptions<T, E, F, Fut>(
+    pub async fn cache_prescriptions<T: Value, E: Send + 'static>(
         &self,
         patient: &str,
         clinic: &str,
-        fetch: F,
-    ) -> Result<T, E>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        let key = |p: &str, c: &str| format!("{PHI_NAMESPACE}prescriptions:{p}:clinic:{c}");
+        fetch: impl Fetch<T, E>,
+    ) -> Result<T, E> {
         let ttl = self.ttls.prescriptions;
-        self.clinic_scoped(
-            "healthcare::cache_prescriptions",
-            "prescriptions",
-            ttl,
-            key,
-            patient,
-            clinic,
-            fetch,
-        )
-        .await
+        self.clinic_scoped(&PRESCRIPTIONS, ttl, patient, clinic, fetch)
+            .await
     }
 
     /// Emergency data (`CACHE_EMERGENCY_DATA_TTL`, at most 5 minutes): never served stale.
-    pub async fn cache_emergency_data<T, E, F, Fut>(&self, patient: &str, fetch: F) -> Result<T, E>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
+    pub async fn cache_emergency_data<T: Value, E: Send + 'static>(
+        &self,
+        patient: &str,
+        fetch: impl Fetch<T, E>,
+    ) -> Result<T, E> {
         let p = self.h(patient);
         let ttl = self.ttls.emergency_data.min(EMERGENCY_MAX_TTL);
+        // Never served stale: fresh for the whole TTL, then reloaded.
+        let options = LoadOptions::ttl(ttl)
+            .stale(ttl)
+            .priority(cache_runtime::Priority::Critical)
+            .tag(format!("patient:{p}"))
+            .tag("emergency_data")
+            .tag("phi_data");
         let key = format!("{PHI_NAMESPACE}patient:{p}:emergency");
-        let tags = vec![
-            format!("patient:{p}"),
-            "emergency_data".into(),
-            "phi_data".into(),
-        ];
-        self.protected(
-            "healthcare::cache_emergency_data",
-            key,
-            ttl,
-            true,
-            tags,
-            fetch,
-        )
-        .await
+        self.protected("healthcare::cache_emergency_data", key, options, fetch)
+            .await
     }
 
     async fn invalidate(&self, helper: &'static str, inv: Invalidation) -> Result<u64, CacheError> {
@@ -287,7 +255,7 @@ impl Healthcare {
             Err(_) => ("store_error", None),
         };
         self.cache
-            .__audit(helper, AuditOperation::Invalidate, outcome, &what, count);
+            .audit(helper, AuditOperation::Invalidate, outcome, &what, count);
         result.map(|r| r.keys + r.pattern_keys)
     }
 
@@ -369,7 +337,7 @@ impl Healthcare {
             Ok(n) => ("ok", Some(*n)),
             Err(_) => ("store_error", None),
         };
-        self.cache.__audit(
+        self.cache.audit(
             "healthcare::clear_phi",
             AuditOperation::ClearPhi,
             outcome,

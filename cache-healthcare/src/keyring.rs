@@ -47,15 +47,18 @@ impl Keyring {
     /// A ring of `(key id, 32-byte key)`, current key first.
     pub fn new<I: IntoIterator<Item = (String, [u8; 32])>>(keys: I) -> Result<Self, KeyringError> {
         let mut ring = Vec::new();
-        for (id, key) in keys {
+        for (i, (id, key)) in keys.into_iter().enumerate() {
             if id.is_empty()
                 || id.len() > 32
                 || !id
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
+                // Never echoed: a malformed id may be key material given in its place.
                 return Err(KeyringError(format!(
-                    "key id {id:?} must be 1 to 32 letters, digits, `_` or `-`"
+                    "entry {}: a key id must be 1 to 32 letters, digits, `_` or `-` \
+                     (`id:base64key`, id first)",
+                    i + 1
                 )));
             }
             if ring.iter().any(|(other, _)| *other == id) {
@@ -87,12 +90,12 @@ impl Keyring {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .map_err(|_| {
-                    KeyringError(format!("the key of {:?} is not valid base64", id.trim()))
+                    KeyringError(format!("entry {}: the key is not valid base64", i + 1))
                 })?;
             let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
                 KeyringError(format!(
-                    "the key of {:?} is {} bytes; AES-256 needs 32",
-                    id.trim(),
+                    "entry {}: the key is {} bytes; AES-256 needs 32",
+                    i + 1,
                     b.len()
                 ))
             })?;
@@ -174,6 +177,25 @@ impl Sealer for Keyring {
 
 #[cfg(test)]
 mod tests {
+    /// Regression: a malformed entry was echoed in the error, and the entry can be the key
+    /// itself (given before its id, or without one).
+    #[test]
+    fn errors_never_echo_key_material() {
+        let secret = "c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3ODkwMTI=";
+        for spec in [
+            format!("{secret}:k1"),
+            format!("k1:{secret}x"),
+            format!("k1:{}", &secret[..20]),
+            secret.to_string(),
+            format!("k2:{secret},{secret}"),
+        ] {
+            let err = Keyring::parse(&spec).err().map(|e| e.to_string());
+            let err = err.unwrap_or_default();
+            assert!(!err.is_empty(), "{spec} must be refused");
+            assert!(!err.contains(&secret[..12]), "{err}");
+        }
+    }
+
     use super::*;
 
     fn ring(ids: &[(&str, u8)]) -> Keyring {

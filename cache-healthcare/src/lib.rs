@@ -18,7 +18,7 @@ mod keyring;
 
 pub use crate::audit::{AUDIT_TARGET, JsonLinesAudit, TracingAudit, to_json};
 pub use crate::compliance::{Compliance, EMERGENCY_MAX_TTL};
-pub use crate::helpers::{Healthcare, HelperTtls};
+pub use crate::helpers::{Fetch, Healthcare, HelperTtls, Value};
 pub use crate::id_hash::HmacIdHasher;
 pub use crate::keyring::{Keyring, KeyringError};
 pub use cache_runtime::{

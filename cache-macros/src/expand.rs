@@ -54,6 +54,8 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
 pub(crate) struct Common {
     /// `::cachette::__private`, or under `crate = ".."`.
     pub private: TokenStream,
+    /// `::cachette::__macro_support`, or under `crate = ".."`.
+    pub support: TokenStream,
     /// An expression of type `&Cache`.
     pub cache_expr: TokenStream,
     /// Names of identifier parameters (`patient = ".."`, …), rendered hashed.
@@ -69,12 +71,14 @@ impl Common {
             None => quote!(::cachette),
         };
         let private = quote!(#krate::__private);
+        let support = quote!(#krate::__macro_support);
         let cache_expr = match &args.cache {
             Some(e) => quote_spanned!(syn::spanned::Spanned::span(e)=> &(#e)),
             None => quote!(#private::global()),
         };
         Common {
             private,
+            support,
             cache_expr,
             ids: args
                 .ids

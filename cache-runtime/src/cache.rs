@@ -1,15 +1,14 @@
 //! The [`Cache`] handle and its service-level API.
 
 pub(crate) mod builder;
-mod call;
+pub(crate) mod call;
 mod env;
 mod health;
 mod invalidate;
-mod io;
-mod load;
 mod lock;
-mod options;
+pub(crate) mod options;
 mod pending;
+mod protected;
 mod service;
 
 use std::sync::Arc;
@@ -17,11 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub use self::builder::CacheBuilder;
-pub use self::call::{KeyBuilder, Outcome, Plain};
+pub use self::call::{Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
 pub use self::env::{ENV_HOOKS, EnvHook};
 pub use self::health::Health;
 pub use self::invalidate::{Invalidation, InvalidationReport};
-pub use self::load::{Share, ShareNone, ShareViaClone, Sharer};
 pub use self::lock::{LockError, LockGuard};
 pub use self::options::LoadOptions;
 use crate::codec::Codec;
@@ -67,14 +65,14 @@ pub(crate) struct Inner {
     /// How long `invalidate(key)` keeps a tombstone: loads that take longer than this and
     /// started before the invalidation could still write.
     pub(crate) tombstone_ttl: Duration,
-    pub(crate) freshness: builder::Freshness,
+    pub(crate) limits: builder::Limits,
     pub(crate) phi: crate::phi::PhiHooks,
     pub(crate) flights: Arc<crate::flight::Flights>,
-    pub(crate) refresher: Arc<crate::refresh::Refresher>,
+    pub(crate) refresher: Arc<crate::refresh_queue::Refresher>,
     pub(crate) events: invalidate::Rules,
     pub(crate) pending: pending::Pending,
     pub(crate) stats: Counters,
-    last_error_log_ms: AtomicU64,
+    pub(crate) last_error_log_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for Cache {
@@ -113,45 +111,9 @@ impl Cache {
             .build_infallible()
     }
 
-    pub(crate) fn from_inner(inner: builder::Parts) -> Cache {
-        let builder::Parts {
-            store,
-            prefix,
-            default_ttl,
-            codec,
-            compression_threshold,
-            compression_level,
-            max_entry_bytes,
-            disabled,
-            tag_ttl,
-            tombstone_ttl,
-            freshness,
-            phi,
-        } = inner;
+    pub(crate) fn from_inner(inner: Inner) -> Cache {
         Cache {
-            inner: Arc::new(Inner {
-                store,
-                prefix,
-                default_ttl,
-                codec,
-                compression_threshold,
-                compression_level,
-                max_entry_bytes,
-                disabled,
-                tag_ttl,
-                tombstone_ttl,
-                freshness,
-                phi,
-                flights: Arc::default(),
-                refresher: Arc::new(crate::refresh::Refresher::new(
-                    freshness.refresh_queue,
-                    freshness.refresh_workers,
-                )),
-                events: invalidate::Rules::default(),
-                pending: pending::Pending::new(freshness.pending_invalidations),
-                stats: Counters::new(),
-                last_error_log_ms: AtomicU64::new(0),
-            }),
+            inner: Arc::new(inner),
         }
     }
 
@@ -202,10 +164,7 @@ impl Cache {
     /// Counts a store error and logs it, at most once a second per cache so an outage does not
     /// flood the logs.
     fn store_error(&self, spec: Option<&FnSpec>, op: &'static str, err: &StoreError) {
-        self.inner.stats.error();
-        if let Some(spec) = spec {
-            spec.stats.error();
-        }
+        self.count_error(spec);
         let now = now_ms();
         let last = self.inner.last_error_log_ms.load(Relaxed);
         if now.saturating_sub(last) >= 1000
@@ -217,5 +176,50 @@ impl Cache {
         {
             tracing::warn!(target: "cachette", op, error = %err, "cache store failed; running uncached");
         }
+    }
+}
+
+/// Counting: every counter is kept twice, for the cache and for the function of the call
+/// (when it is a `#[cached]` one), so each event is one call here.
+impl Cache {
+    fn counters<'a>(&'a self, spec: Option<&'a FnSpec>) -> impl Iterator<Item = &'a Counters> {
+        std::iter::once(&self.inner.stats).chain(spec.map(|s| &s.stats))
+    }
+
+    /// A lookup: a hit or a miss, and how long it took (when sampled).
+    pub(crate) fn count_lookup(&self, spec: Option<&FnSpec>, hit: bool, took: Option<Duration>) {
+        for c in self.counters(spec) {
+            if hit { c.hit(took) } else { c.miss(took) }
+        }
+    }
+
+    pub(crate) fn count_stale_hit(&self, spec: Option<&FnSpec>) {
+        self.counters(spec).for_each(Counters::stale_hit);
+    }
+
+    pub(crate) fn count_error(&self, spec: Option<&FnSpec>) {
+        self.counters(spec).for_each(Counters::error);
+    }
+
+    pub(crate) fn count_load(&self, spec: Option<&FnSpec>) {
+        self.counters(spec).for_each(Counters::load);
+    }
+
+    /// A background or inline refresh: a load, and whether it succeeded.
+    pub(crate) fn count_refresh(&self, spec: Option<&FnSpec>, ok: bool) {
+        for c in self.counters(spec) {
+            c.load();
+            c.refresh(ok);
+        }
+    }
+
+    /// A caller that waited for another caller's load.
+    pub(crate) fn count_waited(&self, spec: Option<&FnSpec>) {
+        self.counters(spec).for_each(Counters::waited);
+    }
+
+    /// A fail-safe value served in place of a failed or slow load.
+    pub(crate) fn count_fail_safe(&self, spec: Option<&FnSpec>) {
+        self.counters(spec).for_each(Counters::fail_safe);
     }
 }

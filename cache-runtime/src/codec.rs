@@ -44,7 +44,7 @@ impl Codec {
             Codec::Postcard => postcard::to_extend(value, out).map_err(|e| e.to_string()),
             Codec::Json => {
                 let mut out = out;
-                serde_json::to_writer(&mut out, value).map_err(|e| e.to_string())?;
+                serde_json::to_writer(&mut out, value).map_err(|e| json_error(&e))?;
                 Ok(out)
             }
         }
@@ -61,9 +61,21 @@ impl Codec {
                     Err(format!("{} trailing bytes after the value", rest.len()))
                 }
             }
-            Codec::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            Codec::Json => serde_json::from_slice(bytes).map_err(|e| json_error(&e)),
         }
     }
+}
+
+/// A JSON error described by its kind and position only: serde_json's own message quotes
+/// the offending value ("invalid type: string \"…\""), and these reach logs.
+fn json_error(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "an I/O error",
+        serde_json::error::Category::Syntax => "malformed JSON",
+        serde_json::error::Category::Data => "JSON of another shape than the value's type",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    format!("{kind} at line {} column {}", e.line(), e.column())
 }
 
 /// When payloads are compressed.
@@ -101,4 +113,23 @@ pub(crate) fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
         return Err(format!("inflates past the limit of {limit} bytes"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Codec;
+
+    /// Regression: decode errors quoted the value ("invalid type: string \"…\"") into logs.
+    #[test]
+    fn decode_errors_never_quote_the_value() {
+        for stored in [
+            &br#""MRN-0042 Zebulon""#[..],
+            br#"{"mrn":"MRN-0042"}"#,
+            br#"["MRN-0042""#,
+        ] {
+            let err = Codec::Json.decode::<u32>(stored).unwrap_err();
+            assert!(!err.contains("MRN") && !err.contains("Zebulon"), "{err}");
+            assert!(err.contains("line 1"), "{err}");
+        }
+    }
 }

@@ -22,6 +22,8 @@
 //! (another format version, a truncated header, a payload the codec rejects) is a decode error,
 //! which callers treat as a miss.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -46,6 +48,25 @@ pub struct EntryTimes {
     pub expires_ms: u64,
     /// How long the load took, in µs.
     pub load_micros: u32,
+}
+
+impl EntryTimes {
+    /// The times of a value whose load started at `started_ms` and took `took`: fresh for
+    /// `stale` (at most `ttl`), served for `ttl`.
+    pub(crate) fn starting(
+        started_ms: u64,
+        took: Duration,
+        ttl: Duration,
+        stale: Duration,
+    ) -> Self {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        EntryTimes {
+            created_ms: started_ms,
+            fresh_until_ms: started_ms.saturating_add(ms(stale.min(ttl))),
+            expires_ms: started_ms.saturating_add(ms(ttl)),
+            load_micros: u32::try_from(took.as_micros()).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 /// How to encode one entry.

@@ -78,6 +78,16 @@ pub enum StoreError {
     /// succeeds (after `CACHE_CIRCUIT_BREAKER_TIMEOUT`).
     #[error("the store is failing; circuit breaker open, skipping it")]
     CircuitOpen,
+    /// More invalidations failed during an outage than the backlog keeps
+    /// (`CacheBuilder::pending_invalidations`), and this cache has no prefix whose clearing
+    /// would cover them: it can no longer tell current entries from invalidated ones, so it
+    /// reads nothing from the store (every call runs uncached) until the process restarts.
+    /// Set a prefix (`CACHE_PREFIX`) so that such an overflow clears the prefix instead.
+    #[error(
+        "invalidations were lost during an outage and there is no key prefix to clear; \
+         reading nothing from the store (set CACHE_PREFIX)"
+    )]
+    BacklogLost,
 }
 
 /// An error of the service-level API ([`Cache::get`](crate::Cache::get) and friends).
@@ -101,6 +111,16 @@ pub enum CacheError {
         "clear() needs a key prefix on a shared store; set CACHE_PREFIX or CacheBuilder::prefix"
     )]
     NoPrefix,
+    /// A pattern given to `invalidate_pattern` (or in an [`Invalidation`](crate::Invalidation))
+    /// is not a well-formed glob; nothing of that invalidation was applied. Close the `[`
+    /// class, or escape a literal `[` or `\` as `\[` / `\\`.
+    #[error("invalid invalidation pattern `{pattern}`: {reason}")]
+    InvalidPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The encoded value is larger than the configured maximum entry size; it was not stored.
     /// Raise `CACHE_MAX_ENTRY_BYTES` / [`CacheBuilder::max_entry_bytes`](crate::CacheBuilder::max_entry_bytes)
     /// or cache a smaller value.

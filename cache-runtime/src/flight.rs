@@ -27,7 +27,7 @@ pub(crate) enum Basis {
 
 /// What a leader hands its followers.
 #[derive(Clone)]
-pub(crate) enum Shared {
+pub(crate) enum Published {
     /// The entry the leader wrote (or would have written), and what it was loaded against.
     Entry(Bytes, Basis),
     /// The outcome itself, for outcomes that can be cloned.
@@ -36,7 +36,7 @@ pub(crate) enum Shared {
     Retry,
 }
 
-type Slot = watch::Sender<Option<Shared>>;
+type Slot = watch::Sender<Option<Published>>;
 
 /// The flights of one cache.
 #[derive(Default)]
@@ -49,7 +49,7 @@ pub(crate) enum Role {
     /// Load, then [`Leader::publish`].
     Leader(Leader),
     /// Wait for the leader's result.
-    Follower(watch::Receiver<Option<Shared>>),
+    Follower(watch::Receiver<Option<Published>>),
 }
 
 impl Flights {
@@ -86,11 +86,11 @@ pub(crate) struct Leader {
 
 impl Leader {
     /// Hands `shared` to the followers and ends the flight.
-    pub(crate) fn publish(mut self, shared: Shared) {
+    pub(crate) fn publish(mut self, shared: Published) {
         self.finish(shared);
     }
 
-    fn finish(&mut self, shared: Shared) {
+    fn finish(&mut self, shared: Published) {
         if self.published {
             return;
         }
@@ -115,15 +115,15 @@ impl Leader {
 
 impl Drop for Leader {
     fn drop(&mut self) {
-        self.finish(Shared::Retry);
+        self.finish(Published::Retry);
     }
 }
 
 /// Waits for the leader's result; a leader that vanished reads as `Retry`.
-pub(crate) async fn follow(mut rx: watch::Receiver<Option<Shared>>) -> Shared {
+pub(crate) async fn follow(mut rx: watch::Receiver<Option<Published>>) -> Published {
     match rx.wait_for(Option::is_some).await {
-        Ok(v) => v.clone().unwrap_or(Shared::Retry),
-        Err(_) => Shared::Retry,
+        Ok(v) => v.clone().unwrap_or(Published::Retry),
+        Err(_) => Published::Retry,
     }
 }
 
@@ -143,8 +143,8 @@ mod tests {
         let Role::Leader(other) = flights.join("other") else {
             panic!("other key leads")
         };
-        leader.publish(Shared::Entry(Bytes::from_static(b"v"), Basis::Current));
-        assert!(matches!(follow(rx).await, Shared::Entry(b, _) if b == "v"));
+        leader.publish(Published::Entry(Bytes::from_static(b"v"), Basis::Current));
+        assert!(matches!(follow(rx).await, Published::Entry(b, _) if b == "v"));
         assert_eq!(flights.len(), 1);
         drop(other);
         assert_eq!(flights.len(), 0);
@@ -160,7 +160,7 @@ mod tests {
             panic!()
         };
         drop(leader);
-        assert!(matches!(follow(rx).await, Shared::Retry));
+        assert!(matches!(follow(rx).await, Published::Retry));
         assert!(
             matches!(flights.join("k"), Role::Leader(_)),
             "the next caller leads"

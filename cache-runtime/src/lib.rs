@@ -18,7 +18,7 @@ mod global;
 mod key;
 mod phi;
 mod random;
-mod refresh;
+mod refresh_queue;
 mod registry;
 mod stats;
 mod store;
@@ -39,10 +39,10 @@ pub use crate::key::{KeyPart, KeyWriter, escape, write_hash};
 pub use crate::phi::{
     AuditEvent, AuditOperation, AuditSink, IdHasher, Sealer, current_actor, with_actor,
 };
-pub use crate::refresh::Priority;
+pub use crate::refresh_queue::Priority;
 pub use crate::registry::{FnSpec, duplicate_templates, registry};
 pub use crate::stats::{Counters, Stats, StatsSnapshot};
-pub use crate::store::{BreakerState, MemoryStore, RedisStore, RedisStoreConfig, Store};
+pub use crate::store::{BreakerState, MemoryStore, RedisStore, RedisStoreConfig};
 
 /// Defaults, for documentation and for building settings relative to them.
 pub mod defaults {
@@ -54,10 +54,12 @@ pub mod defaults {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__macro_support::{
+        KeyBuilder, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer,
+    };
     pub use crate::cache::{ENV_HOOKS, EnvHook};
-    pub use crate::cache::{KeyBuilder, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
     pub use crate::phi::AuditOperation;
-    pub use crate::refresh::Priority;
+    pub use crate::refresh_queue::Priority;
     pub use crate::registry::REGISTRY;
     pub use linkme;
 }

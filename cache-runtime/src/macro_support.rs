@@ -9,7 +9,12 @@
 
 use std::future::Future;
 
-pub use crate::cache::{KeyBuilder, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
+use serde::Serialize;
+
+pub use crate::cache::call::put;
+use crate::cache::call::{InBackground, Inline};
+pub use crate::cache::{Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
+use crate::key::{KeyPart, KeyWriter, write_hash};
 pub use crate::registry::REGISTRY;
 pub use crate::{Cache, Compress, FnSpec, Invalidation, Priority, global};
 pub use core::option::Option::{self, None, Some};
@@ -43,7 +48,9 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = O> + Send + 'static,
 {
-    cache.__call_detached(spec, key, tags, load, share).await
+    cache
+        .call_spec::<O, F, InBackground>(spec, &key, tags, load, share)
+        .await
 }
 
 /// A `#[cached]` call whose body borrows from its caller (`refresh = "inline"`, or a
@@ -62,23 +69,9 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = O>,
 {
-    cache.__call_tagged(spec, key, tags, load, share).await
-}
-
-/// A `#[cache_put]` call: runs `body`, then stores a cacheable result over whatever the key
-/// holds (but never over an invalidation that happened while the body ran).
-pub async fn put<O, Fut>(
-    cache: &Cache,
-    spec: &'static FnSpec,
-    key: String,
-    tags: &[String],
-    body: Fut,
-) -> O
-where
-    O: Outcome,
-    Fut: Future<Output = O>,
-{
-    cache.__put(spec, key, tags, body).await
+    cache
+        .call_spec::<O, F, Inline>(spec, &key, tags, load, share)
+        .await
 }
 
 /// The invalidation of an `#[invalidate]` call (`protected`: `#[invalidate_patient_cache]`,
@@ -89,9 +82,94 @@ pub async fn invalidate(
     inv: &Invalidation,
     protected: bool,
 ) {
-    if protected {
-        cache.__invalidate_phi(function, inv).await
-    } else {
-        cache.__invalidate(function, inv).await
+    cache.invalidate_after_call(function, inv, protected).await
+}
+
+/// Builds one key (or tag) from a template's literals and rendered arguments.
+pub struct KeyBuilder {
+    buf: String,
+    /// A `{name:hash}` argument failed to serialize: the key must not be used.
+    unhashable: bool,
+}
+
+impl KeyBuilder {
+    /// A key of `cache`: starts with its prefix.
+    #[inline]
+    pub fn key(cache: &Cache) -> Self {
+        let prefix = cache.prefix();
+        let mut buf = String::with_capacity(prefix.len() + 48);
+        buf.push_str(prefix);
+        KeyBuilder {
+            buf,
+            unhashable: false,
+        }
+    }
+
+    /// A tag: no prefix.
+    #[inline]
+    pub fn tag() -> Self {
+        KeyBuilder {
+            buf: String::with_capacity(32),
+            unhashable: false,
+        }
+    }
+
+    /// Appends template text, unescaped (the macro has checked it).
+    #[inline]
+    pub fn lit(&mut self, s: &str) {
+        self.buf.push_str(s);
+    }
+
+    /// Appends an argument, escaped.
+    #[inline]
+    pub fn part<T: KeyPart + ?Sized>(&mut self, value: &T) {
+        value.write_key_part(&mut KeyWriter::new(&mut self.buf));
+    }
+
+    /// Appends an identifier as its keyed hash under `cache`'s identifier key, so that the key
+    /// name does not reveal it. The identifier is rendered (and escaped) first, so
+    /// [`Cache::hash_id`] of the same text gives the same hash.
+    pub fn id<T: KeyPart + ?Sized>(&mut self, cache: &Cache, value: &T) {
+        let mut rendered = String::new();
+        value.write_key_part(&mut KeyWriter::new(&mut rendered));
+        cache.write_id_hash(rendered.as_bytes(), &mut self.buf);
+    }
+
+    /// Appends the stable hash of an argument (`{arg:hash}`). An argument that fails to
+    /// serialize spoils the key: [`finish`](Self::finish) then gives `None`, so the call runs
+    /// uncached rather than under a key that other arguments could share.
+    pub fn hash<T: Serialize + ?Sized>(&mut self, value: &T) {
+        if let Err(e) = write_hash(&mut KeyWriter::new(&mut self.buf), value) {
+            if !self.unhashable {
+                tracing::warn!(target: "cachette", error = %e, "key not rendered; running uncached");
+            }
+            self.unhashable = true;
+        }
+    }
+
+    /// The finished key, with the function's `version` segment; `None` when an argument could
+    /// not be rendered.
+    #[inline]
+    pub fn finish(mut self, spec: &FnSpec) -> Option<String> {
+        if self.unhashable {
+            return None;
+        }
+        if let Some(v) = spec.version {
+            self.buf.push_str(":v");
+            self.buf.push_str(v);
+        }
+        Some(self.buf)
+    }
+
+    /// A key, tag or pattern without the cache's prefix (for invalidations).
+    #[inline]
+    pub fn bare() -> Self {
+        Self::tag()
+    }
+
+    /// The finished tag; `None` when an argument could not be rendered.
+    #[inline]
+    pub fn finish_tag(self) -> Option<String> {
+        (!self.unhashable).then_some(self.buf)
     }
 }

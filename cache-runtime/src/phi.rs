@@ -104,6 +104,15 @@ pub fn current_actor() -> Option<Arc<str>> {
     ACTOR.try_with(Clone::clone).ok()
 }
 
+/// What one audit record says, before it is stamped (time, actor) and its key hashed.
+pub(crate) struct Audit<'a> {
+    pub function: &'a str,
+    pub operation: AuditOperation,
+    pub outcome: &'static str,
+    pub key: &'a str,
+    pub count: Option<u64>,
+}
+
 /// The protected-data hooks of one cache.
 #[derive(Clone, Default)]
 pub(crate) struct PhiHooks {
@@ -167,21 +176,22 @@ impl PhiHooks {
         }
     }
 
-    pub(crate) fn audit(
-        &self,
-        function: &str,
-        operation: AuditOperation,
-        outcome: &'static str,
-        key: &str,
-        count: Option<u64>,
-    ) {
+    /// Records one event in every sink; `key` is recorded as its keyed hash.
+    pub(crate) fn record(&self, record: Audit<'_>) {
+        let Audit {
+            function,
+            operation,
+            outcome,
+            key,
+            count,
+        } = record;
         if self.audit.is_empty() {
             return;
         }
         let mut hashed = String::with_capacity(32);
         self.write_id_hash(key.as_bytes(), &mut hashed);
         let event = AuditEvent {
-            time_ms: crate::cache::now_ms(),
+            time_ms: crate::clock::now_ms(),
             function: function.to_owned(),
             operation,
             outcome,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::codec::Compress;
-use crate::refresh::Priority;
+use crate::refresh_queue::Priority;
 use crate::stats::Counters;
 
 /// Everything the attribute said about one cached function.

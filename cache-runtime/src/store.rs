@@ -1,6 +1,7 @@
 //! Where entries live: the [`Store`] seam, a bounded in-process store and Redis.
 
 mod breaker;
+pub(crate) mod glob;
 mod memory;
 mod redis;
 
@@ -17,8 +18,11 @@ use crate::error::StoreError;
 
 /// The operations the cache needs from a backend. Keys are full keys (prefix included).
 ///
-/// Every method is one round trip on a networked store; the `_many` methods pipeline.
-pub trait Store: Send + Sync + 'static {
+/// Every method is one round trip on a networked store; the `_many` methods pipeline. Sealed:
+/// the guarantees of the call path (conditional writes, leases, tombstones, tag versions) rest
+/// on each method's exact semantics, so the backends are the ones this crate implements,
+/// chosen with [`CacheBuilder`](crate::CacheBuilder).
+pub(crate) trait Store: Send + Sync + 'static {
     /// The entry under `key`, if any.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Bytes>, StoreError>> + Send;
     /// Stores `value` under `key`, expiring after `ttl`.
@@ -28,10 +32,6 @@ pub trait Store: Send + Sync + 'static {
         value: Bytes,
         ttl: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Removes `keys`; returns how many existed.
-    fn delete(&self, keys: &[String]) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    /// Whether `key` holds an entry.
-    fn exists(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The time `key` has left, or `None` when it is absent.
     fn ttl(&self, key: &str) -> impl Future<Output = Result<Option<Duration>, StoreError>> + Send;
     /// The entries under `keys`, in order.
@@ -52,42 +52,12 @@ pub trait Store: Send + Sync + 'static {
         tag_keys: &[String],
     ) -> impl Future<Output = Result<(Option<Bytes>, Vec<Option<Bytes>>), StoreError>> + Send;
 
-    /// Stores `value` under `key` only if the key still holds what a read saw (`observed`,
-    /// `None` for absent); returns whether it wrote. This is what keeps a load that started
-    /// before an invalidation from writing after it. With `replace_values`, another value is
-    /// overwritten too (write-through), but never a tombstone written since the read.
-    fn write_if(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// [`write_if`](Self::write_if), then the compare-and-delete of a lease
-    /// ([`delete_if_equals`](Self::delete_if_equals) of `lease_key` holding `token`), whatever
-    /// the write did. A networked store does both in one round trip where it can: a miss then
-    /// costs the read, the lease and this.
-    #[allow(clippy::too_many_arguments)]
-    fn write_if_releasing(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-        lease_key: &str,
-        token: &[u8],
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        async move {
-            let wrote = self
-                .write_if(key, observed, value, ttl, replace_values)
-                .await;
-            let _ = self.delete_if_equals(lease_key, token).await;
-            wrote
-        }
-    }
+    /// Performs `write`: stores its value only if the key still holds what a read saw, then
+    /// releases its lease if it carries one (whatever the write did); returns whether it
+    /// wrote. A networked store does both in one round trip where it can, so a miss costs the
+    /// read, the lease and this.
+    fn write_if(&self, write: WriteIf<'_>)
+    -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Replaces each of `keys` by a fresh tombstone living `ttl`; returns how many held an entry.
     fn write_tombstones(
@@ -103,10 +73,13 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Removes every key matching the Redis glob `pattern`, in batches; returns how many.
+    /// Removes every key matching the Redis glob `pattern`, in batches, except keys that
+    /// start with one of `keep` (locks and fencing counters outlive every invalidation);
+    /// returns how many. Key names need not be UTF-8.
     fn delete_matching(
         &self,
         pattern: &str,
+        keep: &[String],
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Stores `token` under `key` for `ttl` only if the key is absent (`SET NX PX`); returns
@@ -134,6 +107,23 @@ pub trait Store: Send + Sync + 'static {
         token: &[u8],
         ttl: Duration,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+}
+
+/// A conditional write: `value` goes under `key` only if the key still holds what a read saw
+/// (`observed`, `None` for absent). This is what keeps a load that started before an
+/// invalidation from writing after it.
+pub(crate) struct WriteIf<'a> {
+    pub key: &'a str,
+    pub value: Bytes,
+    pub ttl: Duration,
+    /// What the read saw: compared by fingerprint ([`FINGERPRINT_LEN`]).
+    pub observed: Option<&'a [u8]>,
+    /// Write-through: overwrite another value too, but never a tombstone written since the
+    /// read (an invalidation during the write-through wins).
+    pub replace_values: bool,
+    /// A lease to compare-and-delete after the write, whatever the write did:
+    /// `(lease key, token)`.
+    pub release: Option<(&'a str, &'a [u8])>,
 }
 
 /// The fingerprint a conditional write compares: an entry's header (its version, flags and
@@ -166,12 +156,6 @@ impl Store for AnyStore {
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
         dispatch!(self, s => s.set(key, value, ttl).await)
     }
-    async fn delete(&self, keys: &[String]) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.delete(keys).await)
-    }
-    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.exists(key).await)
-    }
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
         dispatch!(self, s => s.ttl(key).await)
     }
@@ -188,28 +172,8 @@ impl Store for AnyStore {
     ) -> Result<(Option<Bytes>, Vec<Option<Bytes>>), StoreError> {
         dispatch!(self, s => s.read_tagged(key, tag_keys).await)
     }
-    async fn write_if(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.write_if(key, observed, value, ttl, replace_values).await)
-    }
-
-    async fn write_if_releasing(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-        lease_key: &str,
-        token: &[u8],
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.write_if_releasing(key, observed, value, ttl, replace_values, lease_key, token).await)
+    async fn write_if(&self, write: WriteIf<'_>) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.write_if(write).await)
     }
     async fn write_tombstones(&self, keys: &[String], ttl: Duration) -> Result<u64, StoreError> {
         dispatch!(self, s => s.write_tombstones(keys, ttl).await)
@@ -217,8 +181,8 @@ impl Store for AnyStore {
     async fn bump_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
         dispatch!(self, s => s.bump_versions(tag_keys, ttl).await)
     }
-    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.delete_matching(pattern).await)
+    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.delete_matching(pattern, keep).await)
     }
     async fn set_nx(&self, key: &str, token: &[u8], ttl: Duration) -> Result<bool, StoreError> {
         dispatch!(self, s => s.set_nx(key, token, ttl).await)
@@ -237,92 +201,12 @@ impl Store for AnyStore {
     }
 }
 
+/// Whether `key` starts with one of `keep`: spared by pattern deletion.
+pub(crate) fn kept(key: &[u8], keep: &[String]) -> bool {
+    keep.iter().any(|k| key.starts_with(k.as_bytes()))
+}
+
 /// Whether `a` and `b` have the same fingerprint (see [`FINGERPRINT_LEN`]).
 pub(crate) fn same_fingerprint(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a[..a.len().min(FINGERPRINT_LEN)] == b[..b.len().min(FINGERPRINT_LEN)]
-}
-
-/// Whether `key` matches the Redis glob `pattern` (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`).
-pub(crate) fn glob_match(pattern: &[u8], key: &[u8]) -> bool {
-    let (mut p, mut k) = (0, 0);
-    // Where to resume after the last `*`: (pattern index after it, key index it matched to).
-    let mut star: Option<(usize, usize)> = None;
-    while k < key.len() {
-        let step = match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p + 1, k));
-                p += 1;
-                continue;
-            }
-            Some(b'?') => Some(p + 1),
-            Some(b'[') => class_match(pattern, p, key[k]),
-            Some(b'\\') if p + 1 < pattern.len() => (pattern[p + 1] == key[k]).then_some(p + 2),
-            Some(&c) => (c == key[k]).then_some(p + 1),
-            None => None,
-        };
-        match (step, star) {
-            (Some(next), _) => {
-                p = next;
-                k += 1;
-            }
-            (None, Some((sp, sk))) => {
-                p = sp;
-                k = sk + 1;
-                star = Some((sp, sk + 1));
-            }
-            (None, None) => return false,
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
-
-/// Matches `c` against the class starting at `pattern[at] == b'['`; the index after it on a match.
-fn class_match(pattern: &[u8], at: usize, c: u8) -> Option<usize> {
-    let mut i = at + 1;
-    let negate = pattern.get(i) == Some(&b'^');
-    if negate {
-        i += 1;
-    }
-    let mut matched = false;
-    while i < pattern.len() && pattern[i] != b']' {
-        if pattern[i] == b'\\' && i + 1 < pattern.len() {
-            matched |= pattern[i + 1] == c;
-            i += 2;
-        } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
-            let (lo, hi) = (
-                pattern[i].min(pattern[i + 2]),
-                pattern[i].max(pattern[i + 2]),
-            );
-            matched |= (lo..=hi).contains(&c);
-            i += 3;
-        } else {
-            matched |= pattern[i] == c;
-            i += 1;
-        }
-    }
-    (matched != negate).then_some(i + 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs_match_like_redis() {
-        let m = |p: &str, k: &str| glob_match(p.as_bytes(), k.as_bytes());
-        assert!(m("user:*", "user:12"));
-        assert!(m("user:12:*", "user:12:posts"));
-        assert!(!m("user:12:*", "user:123:posts"));
-        assert!(m("*", ""));
-        assert!(m("a?c", "abc"));
-        assert!(!m("a?c", "ac"));
-        assert!(m("[ab]x", "bx"));
-        assert!(!m("[^ab]x", "bx"));
-        assert!(m("[a-c]x", "bx"));
-        assert!(m("a\\*b", "a*b"));
-        assert!(!m("a\\*b", "axb"));
-        assert!(m("*:posts", "user:1:posts"));
-        assert!(m("a*b*c", "aXbYbZc"));
-        assert!(!m("a*b*c", "aXbYbZ"));
-    }
 }

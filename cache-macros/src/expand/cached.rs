@@ -175,19 +175,20 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
         ReturnType::Type(..) => shape.value_span,
         ReturnType::Default => func.sig.ident.span(),
     };
+    let support = &common.support;
     let call = if kind == Kind::CachePut {
         quote_spanned! {ret_span=>
-            __cachette_cache.__put(&__CACHETTE_SPEC, __cachette_key, &__cachette_tags, __cachette_load()).await
+            #support::put(__cachette_cache, &__CACHETTE_SPEC, __cachette_key, &__cachette_tags, __cachette_load()).await
         }
     } else {
         let entry = if detachable(args, func) {
-            quote_spanned!(ret_span=> __call_detached)
+            quote_spanned!(ret_span=> cached_in_background)
         } else {
-            quote_spanned!(ret_span=> __call_tagged)
+            quote_spanned!(ret_span=> cached_inline)
         };
         quote_spanned! {ret_span=>
-            __cachette_cache.#entry(
-                &__CACHETTE_SPEC, __cachette_key, &__cachette_tags, __cachette_load, __cachette_share.as_ref(),
+            #support::#entry(
+                __cachette_cache, &__CACHETTE_SPEC, __cachette_key, &__cachette_tags, __cachette_load, __cachette_share.as_ref(),
             ).await
         }
     };

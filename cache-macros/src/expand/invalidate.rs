@@ -78,13 +78,11 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
 
     let name = &common.name;
     let function = quote!(::core::concat!(::core::module_path!(), "::", #name));
-    let apply = if phi {
-        quote!(__invalidate_phi)
-    } else {
-        quote!(__invalidate)
-    };
+    let support = &common.support;
+    let apply =
+        quote!(#support::invalidate(__cachette_cache, #function, &__cachette_inv, #phi).await;);
     let before = args.before.as_ref().is_some_and(|b| b.value);
-    let before = before.then(|| quote!(__cachette_cache.#apply(#function, &__cachette_inv).await;));
+    let before = before.then(|| apply.clone());
     let succeeded = match shape(&func.sig.output).mode {
         Mode::Result => quote!(__cachette_out.is_ok()),
         Mode::Option | Mode::Plain => quote!(true),
@@ -103,7 +101,7 @@ pub(crate) fn expand(args: &Args, func: &ItemFn) -> syn::Result<TokenStream> {
             #before
             let __cachette_out: #ret_ty = #body.await;
             if #succeeded {
-                __cachette_cache.#apply(#function, &__cachette_inv).await;
+                #apply
             }
             __cachette_out
         }

@@ -4,10 +4,16 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use super::Cache;
+use std::sync::atomic::AtomicU64;
+
+use super::invalidate::Rules;
+use super::pending::Pending;
+use super::{Cache, Inner};
 use crate::codec::Codec;
 use crate::error::BuildError;
 use crate::phi::{AuditSink, IdHasher, PhiHooks, Sealer};
+use crate::refresh_queue::Refresher;
+use crate::stats::Counters;
 use crate::store::{AnyStore, MemoryStore, RedisStore, RedisStoreConfig};
 
 /// The default TTL, as in the NestJS original: one hour.
@@ -51,13 +57,14 @@ pub struct CacheBuilder {
     disabled: bool,
     tag_ttl: Option<Duration>,
     tombstone_ttl: Duration,
-    freshness: Freshness,
+    limits: Limits,
     phi: PhiHooks,
 }
 
-/// Settings of stampede protection and background refresh.
+/// Bounds of the call path: leases, waiting, fail-safe retries, the refresh queue, the backlog
+/// of invalidations kept through an outage, and load shedding.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Freshness {
+pub(crate) struct Limits {
     /// How long a load's lease lasts: another process waits at most this long for the holder.
     pub lease_ttl: Duration,
     /// How long a caller waits for another process's load before loading itself.
@@ -75,9 +82,9 @@ pub(crate) struct Freshness {
     pub shed_latency: Duration,
 }
 
-impl Default for Freshness {
+impl Default for Limits {
     fn default() -> Self {
-        Freshness {
+        Limits {
             lease_ttl: Duration::from_secs(5),
             lease_wait: Duration::from_secs(5),
             fail_safe_throttle: Duration::from_secs(5),
@@ -87,21 +94,6 @@ impl Default for Freshness {
             shed_latency: Duration::from_millis(100),
         }
     }
-}
-
-pub(crate) struct Parts {
-    pub store: AnyStore,
-    pub prefix: String,
-    pub default_ttl: Duration,
-    pub codec: Codec,
-    pub compression_threshold: Option<usize>,
-    pub compression_level: u32,
-    pub max_entry_bytes: usize,
-    pub disabled: bool,
-    pub tag_ttl: Duration,
-    pub tombstone_ttl: Duration,
-    pub freshness: Freshness,
-    pub phi: PhiHooks,
 }
 
 impl Default for CacheBuilder {
@@ -129,7 +121,7 @@ impl CacheBuilder {
             disabled: false,
             tag_ttl: None,
             tombstone_ttl: DEFAULT_TOMBSTONE_TTL,
-            freshness: Freshness::default(),
+            limits: Limits::default(),
             phi: PhiHooks::default(),
         }
     }
@@ -241,20 +233,20 @@ impl CacheBuilder {
     /// for the lease holder's value instead of loading; a holder that dies frees the key when
     /// its lease expires. Make it longer than your slowest load.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.freshness.lease_ttl = ttl;
+        self.limits.lease_ttl = ttl;
         self
     }
 
     /// How long a caller waits for another process's load before loading itself (default 5 s).
     pub fn lease_wait(mut self, wait: Duration) -> Self {
-        self.freshness.lease_wait = wait;
+        self.limits.lease_wait = wait;
         self
     }
 
     /// After the loader failed and a fail-safe value was served, how long that value is served
     /// before the loader is tried again (default 5 s).
     pub fn fail_safe_throttle(mut self, throttle: Duration) -> Self {
-        self.freshness.fail_safe_throttle = throttle;
+        self.limits.fail_safe_throttle = throttle;
         self
     }
 
@@ -262,8 +254,8 @@ impl CacheBuilder {
     /// 4096 and 64: refreshes mostly wait on the database, so more run at once than there
     /// are cores). When the queue is full, low-priority refreshes are dropped first.
     pub fn refresh_limits(mut self, queued: usize, running: usize) -> Self {
-        self.freshness.refresh_queue = queued;
-        self.freshness.refresh_workers = running;
+        self.limits.refresh_queue = queued;
+        self.limits.refresh_workers = running;
         self
     }
 
@@ -289,14 +281,14 @@ impl CacheBuilder {
     /// How many invalidations to keep while the store is unreachable (default 10,000); past
     /// that, the whole prefix is cleared when it is back.
     pub fn pending_invalidations(mut self, max: usize) -> Self {
-        self.freshness.pending_invalidations = max;
+        self.limits.pending_invalidations = max;
         self
     }
 
     /// The store latency above which background refreshes and low-priority writes are dropped
     /// (default 100 ms).
     pub fn shed_latency(mut self, latency: Duration) -> Self {
-        self.freshness.shed_latency = latency;
+        self.limits.shed_latency = latency;
         self
     }
 
@@ -378,7 +370,8 @@ impl CacheBuilder {
                 .max(self.default_ttl)
                 .max(Duration::from_secs(1))
         });
-        Cache::from_inner(Parts {
+        let limits = self.limits;
+        Cache::from_inner(Inner {
             store,
             prefix,
             default_ttl: self.default_ttl,
@@ -389,8 +382,14 @@ impl CacheBuilder {
             disabled: self.disabled,
             tag_ttl,
             tombstone_ttl: self.tombstone_ttl,
-            freshness: self.freshness,
+            limits,
             phi: self.phi,
+            flights: Arc::default(),
+            refresher: Arc::new(Refresher::new(limits.refresh_queue, limits.refresh_workers)),
+            events: Rules::default(),
+            pending: Pending::new(limits.pending_invalidations),
+            stats: Counters::new(),
+            last_error_log_ms: AtomicU64::new(0),
         })
     }
 }

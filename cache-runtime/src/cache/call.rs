@@ -1,369 +1,206 @@
-//! What the macros' expansions call. Hidden from docs; reached through `cachette::__private`.
+//! The path of one cached call, one module per step, dependencies pointing down this list:
+//!
+//! ```text
+//! call (this file)  the orchestration below, and #[cache_put]'s write-through
+//!  ├─ load          no value to serve: flight leader or follower, lease, timeout, fail-safe
+//!  ├─ refresh       a value served and refreshed: in the background, or inline
+//!  ├─ write         prepare (jitter, retention, encode, seal) and store if unchanged
+//!  ├─ lease         one load per key across processes
+//!  ├─ lookup        read the entry and its tags' versions, decode, classify (Age)
+//!  ├─ outcome       which results are cached; how the others reach waiting callers
+//!  └─ request       the call: key, tags, function, policy
+//! ```
+//!
+//! ```text
+//! fresh in memory? ─ yes ─────────────────────────────────────────► value   (no future)
+//! lookup ─ Fresh ─────────────────────────────────────────────────► value
+//!        ─ RefreshEarly / Stale ─ refresh (background or inline) ─► value
+//!        ─ Expired (fail-safe) / absent / forced ─ load ─ follower: the leader's result
+//!                                                       ─ leader: lease ─ load ─ write
+//! ```
+
+mod lease;
+mod load;
+mod lookup;
+mod outcome;
+mod refresh;
+mod request;
+mod write;
 
 use std::future::Future;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use super::io::Write;
-use super::load::{Attached, Call, Detached, Share};
+use self::lookup::{Age, Found, Lookup};
+pub use self::outcome::{Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
+pub(crate) use self::refresh::{InBackground, Inline, RefreshMode};
+pub(crate) use self::request::{Call, Load};
+pub(crate) use self::write::{Condition, LoadTimes, WriteParams};
 use super::options::Policy;
-use super::{Cache, Invalidation, now_ms};
-use crate::key::{KeyPart, KeyWriter, write_hash};
+use super::{Cache, LoadOptions, now_ms};
 use crate::registry::FnSpec;
 
-/// How a function's return value maps to what is cached.
-///
-/// `Result<T, E>` caches `Ok` only; `Option<T>` caches `Some` only (and `None` too with
-/// `cache_none = true`); any other `T` is wrapped in [`Plain`] and always cached.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be cached",
-    label = "the value returned here must implement `Serialize` and `DeserializeOwned`"
-)]
-pub trait Outcome: Sized {
-    /// What is stored.
-    type Value: Serialize + DeserializeOwned;
-    /// The value to store, if this outcome is cacheable.
-    fn cached_value(&self, cache_none: bool) -> Option<&Self::Value>;
-    /// Rebuilds the outcome from a stored value.
-    fn from_cached(value: Self::Value) -> Self;
-    /// Whether this outcome is a failure (an `Err`), for fail-safe.
-    fn is_failure(&self) -> bool {
-        false
-    }
-}
-
-impl<T: Serialize + DeserializeOwned, E> Outcome for Result<T, E> {
-    type Value = T;
-    #[inline]
-    fn cached_value(&self, _: bool) -> Option<&T> {
-        self.as_ref().ok()
-    }
-    #[inline]
-    fn from_cached(value: T) -> Self {
-        Ok(value)
-    }
-    #[inline]
-    fn is_failure(&self) -> bool {
-        self.is_err()
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> Outcome for Option<T> {
-    type Value = Option<T>;
-    #[inline]
-    fn cached_value(&self, cache_none: bool) -> Option<&Option<T>> {
-        (self.is_some() || cache_none).then_some(self)
-    }
-    #[inline]
-    fn from_cached(value: Option<T>) -> Self {
-        value
-    }
-}
-
-/// A return value that is always cached.
-#[doc(hidden)]
-pub struct Plain<T>(pub T);
-
-impl<T: Serialize + DeserializeOwned> Outcome for Plain<T> {
-    type Value = T;
-    #[inline]
-    fn cached_value(&self, _: bool) -> Option<&T> {
-        Some(&self.0)
-    }
-    #[inline]
-    fn from_cached(value: T) -> Self {
-        Plain(value)
-    }
-}
-
-/// Builds one key (or tag) from a template's literals and rendered arguments.
-#[doc(hidden)]
-pub struct KeyBuilder {
-    buf: String,
-    /// A `{name:hash}` argument failed to serialize: the key must not be used.
-    unhashable: bool,
-}
-
-impl KeyBuilder {
-    /// A key of `cache`: starts with its prefix.
-    #[inline]
-    pub fn key(cache: &Cache) -> Self {
-        let mut buf = String::with_capacity(cache.inner.prefix.len() + 48);
-        buf.push_str(&cache.inner.prefix);
-        KeyBuilder {
-            buf,
-            unhashable: false,
+impl Cache {
+    /// Runs one cached call. `load` runs at most once, in this task or (in the background
+    /// mode) in a background task; errors of the loader are returned untouched (or, with
+    /// fail-safe, replaced by the expired value); store failures only cost the caching.
+    pub(crate) async fn call<O, L, M>(&self, call: Call<'_>, load: L, share: Option<&Share<O>>) -> O
+    where
+        O: Outcome,
+        L: Load<O>,
+        M: RefreshMode<O, L>,
+    {
+        if let Some(v) = self.fresh_in_memory::<O::Value>(call) {
+            return O::from_cached(v);
         }
-    }
-
-    /// A tag: no prefix.
-    #[inline]
-    pub fn tag() -> Self {
-        KeyBuilder {
-            buf: String::with_capacity(32),
-            unhashable: false,
+        let policy = call.policy;
+        if self.inner.disabled || policy.ttl.is_zero() {
+            return load().await;
         }
-    }
-
-    /// Appends template text, unescaped (the macro has checked it).
-    #[inline]
-    pub fn lit(&mut self, s: &str) {
-        self.buf.push_str(s);
-    }
-
-    /// Appends an argument, escaped.
-    #[inline]
-    pub fn part<T: KeyPart + ?Sized>(&mut self, value: &T) {
-        value.write_key_part(&mut KeyWriter::new(&mut self.buf));
-    }
-
-    /// Appends an identifier as its keyed hash under `cache`'s identifier key, so that the key
-    /// name does not reveal it. The identifier is rendered (and escaped) first, so
-    /// [`Cache::hash_id`] of the same text gives the same hash.
-    pub fn id<T: KeyPart + ?Sized>(&mut self, cache: &Cache, value: &T) {
-        let mut rendered = String::new();
-        value.write_key_part(&mut KeyWriter::new(&mut rendered));
-        cache
-            .inner
-            .phi
-            .write_id_hash(rendered.as_bytes(), &mut self.buf);
-    }
-
-    /// Appends the stable hash of an argument (`{arg:hash}`). An argument that fails to
-    /// serialize spoils the key: [`finish`](Self::finish) then gives `None`, so the call runs
-    /// uncached rather than under a key that other arguments could share.
-    pub fn hash<T: Serialize + ?Sized>(&mut self, value: &T) {
-        if let Err(e) = write_hash(&mut KeyWriter::new(&mut self.buf), value) {
-            if !self.unhashable {
-                tracing::warn!(target: "cachette", error = %e, "key not rendered; running uncached");
+        // Invalidations from an outage go first; until they are applied nothing is read. The
+        // call then counts as a failed lookup: an error and a miss, as when the read fails.
+        if let Err(e) = self.flush_pending().await {
+            self.store_error(call.spec, "get", &e);
+            self.count_lookup(call.spec, false, None);
+            return load().await;
+        }
+        // A caller goes round at most a few times: a leader that vanished, or whose load
+        // started from another state of the key, sends its followers back here.
+        let mut load = load;
+        for round in 0..3 {
+            let Lookup { found, read } = match self.lookup::<O::Value>(call, round == 0).await {
+                Ok(l) => l,
+                // With the store unreachable, run as if uncached.
+                Err(_) => return load().await,
+            };
+            let fallback = match found {
+                Some(found) if policy.force_refresh => Some(found),
+                Some(Found {
+                    value,
+                    age: Age::Fresh,
+                    ..
+                }) => return O::from_cached(value),
+                Some(Found {
+                    value,
+                    age: Age::RefreshEarly,
+                    ..
+                }) => {
+                    self.refresh::<O, L, M>(call, read, false, load).await;
+                    return O::from_cached(value);
+                }
+                Some(Found {
+                    value,
+                    age: Age::Stale,
+                    ..
+                }) => {
+                    return match self.refresh::<O, L, M>(call, read, true, load).await {
+                        Some(fresh) => fresh,
+                        None => O::from_cached(value),
+                    };
+                }
+                // Expired: kept for fail-safe, served only if the load fails or times out.
+                expired => expired,
+            };
+            match self
+                .load::<O, L, M>(call, read, fallback, load, share)
+                .await
+            {
+                Ok(out) => return out,
+                Err(given_back) => load = given_back,
             }
-            self.unhashable = true;
         }
+        load().await
     }
 
-    /// The finished key, with the function's `version` segment; `None` when an argument could
-    /// not be rendered.
-    #[inline]
-    pub fn finish(mut self, spec: &FnSpec) -> Option<String> {
-        if self.unhashable {
-            return None;
-        }
-        if let Some(v) = spec.version {
-            self.buf.push_str(":v");
-            self.buf.push_str(v);
-        }
-        Some(self.buf)
-    }
-
-    /// A key, tag or pattern without the cache's prefix (for invalidations).
-    #[inline]
-    pub fn bare() -> Self {
-        Self::tag()
-    }
-
-    /// The finished tag; `None` when an argument could not be rendered.
-    #[inline]
-    pub fn finish_tag(self) -> Option<String> {
-        (!self.unhashable).then_some(self.buf)
-    }
-}
-
-impl Cache {
-    /// Runs one `#[cached]` call: `make` is called on a miss only and yields the rendered tags
-    /// and the original body.
-    #[doc(hidden)]
-    pub async fn __call<O, F, Fut>(&self, spec: &'static FnSpec, key: String, make: F) -> O
-    where
-        O: Outcome,
-        F: FnOnce() -> (Vec<String>, Fut),
-        Fut: Future<Output = O>,
-    {
-        let (tags, fut) = make();
-        self.__call_tagged(spec, key, &tags, || fut, None).await
-    }
-
-    /// Runs one `#[cached]` call whose loader borrows from the caller: a stale value is
-    /// refreshed by the caller that wins the key's flight and lease, while the others are
-    /// served the stale value at once.
-    #[doc(hidden)]
-    pub async fn __call_tagged<O, F, Fut>(
+    /// Runs one call of the `#[cached]` function `spec`.
+    pub(crate) async fn call_spec<O, L, M>(
         &self,
         spec: &'static FnSpec,
-        key: String,
+        key: &str,
         tags: &[String],
-        load: F,
+        load: L,
         share: Option<&Share<O>>,
     ) -> O
     where
         O: Outcome,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = O>,
-    {
-        let call = Call {
-            key: &key,
-            tags,
-            spec: Some(spec),
-            policy: Policy::of_spec(spec, self.inner.default_ttl),
-        };
-        if let Some(v) = self.fresh_in_memory::<O::Value, String>(&call) {
-            return O::from_cached(v);
-        }
-        self.run::<O, String, F, Fut, Attached>(call, load, share)
-            .await
-    }
-
-    /// Runs one `#[cached]` call whose loader owns what it uses: stale values are refreshed in
-    /// the background, and a load past its timeout finishes there.
-    #[doc(hidden)]
-    pub async fn __call_detached<O, F, Fut>(
-        &self,
-        spec: &'static FnSpec,
-        key: String,
-        tags: &[String],
-        load: F,
-        share: Option<&Share<O>>,
-    ) -> O
-    where
-        O: Outcome + Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = O> + Send + 'static,
-    {
-        let call = Call {
-            key: &key,
-            tags,
-            spec: Some(spec),
-            policy: Policy::of_spec(spec, self.inner.default_ttl),
-        };
-        if let Some(v) = self.fresh_in_memory::<O::Value, String>(&call) {
-            return O::from_cached(v);
-        }
-        self.run::<O, String, F, Fut, Detached>(call, load, share)
-            .await
-    }
-}
-
-impl Cache {
-    /// Runs one `#[cache_put]` call: always runs `body`, then stores a cacheable result
-    /// unconditionally (it is newer than whatever the key holds). Tag versions are read before
-    /// the body runs, so an invalidation of a tag during the call still wins.
-    #[doc(hidden)]
-    pub async fn __put<O, Fut, S>(
-        &self,
-        spec: &'static FnSpec,
-        key: String,
-        tags: &[S],
-        body: Fut,
-    ) -> O
-    where
-        O: Outcome,
-        S: AsRef<str>,
-        Fut: Future<Output = O>,
+        L: Load<O>,
+        M: RefreshMode<O, L>,
     {
         let policy = Policy::of_spec(spec, self.inner.default_ttl);
-        if self.inner.disabled || policy.ttl.is_zero() {
-            return body.await;
-        }
-        // What the key and its tags hold before the body runs: an invalidation from here on
-        // wins over this write.
-        let read = match self.flush_pending().await {
-            Ok(()) => {
-                let keys: Vec<String> = tags.iter().map(|t| self.tag_key(t.as_ref())).collect();
-                self.read_with_versions(&key, &keys).await
-            }
-            Err(e) => Err(e),
+        let call = Call {
+            key,
+            tags,
+            spec: Some(spec),
+            policy: &policy,
         };
-        let started_ms = now_ms();
-        let started = std::time::Instant::now();
-        let out = body.await;
-        let load_time = started.elapsed();
-        self.inner.stats.load();
-        spec.stats.load();
-        match read {
-            Ok((observed, versions)) => {
-                if let Some(value) = out.cached_value(spec.cache_none) {
-                    let times = (started_ms, load_time);
-                    self.write_entry(
-                        &key,
-                        value,
-                        tags,
-                        &versions,
-                        Write::Replace(observed.as_deref()),
-                        times,
-                        &policy,
-                        Some(spec),
-                    )
-                    .await;
-                }
-            }
-            Err(e) => self.store_error(Some(spec), "get", &e),
-        }
-        out
+        self.call::<O, L, M>(call, load, share).await
     }
 
-    /// Applies the invalidation of an `#[invalidate]` call. Failures are logged and counted:
-    /// the function's own result is returned either way.
-    #[doc(hidden)]
-    pub async fn __invalidate(&self, function: &'static str, inv: &Invalidation) {
-        if self.inner.disabled || inv.is_empty() {
-            return;
-        }
-        if let Err(e) = self.apply(inv).await {
-            self.inner.stats.error();
-            tracing::warn!(target: "cachette", function, error = %e, "invalidation failed");
-        }
+    /// Runs one call of the service API (`get_or_load`), under `options`.
+    pub(crate) async fn call_options<O, L, M>(&self, key: &str, options: &LoadOptions, load: L) -> O
+    where
+        O: Outcome,
+        L: Load<O>,
+        M: RefreshMode<O, L>,
+    {
+        let full = self.full_key(key);
+        let policy = Policy::of_options(options, self.inner.default_ttl);
+        let call = Call {
+            key: &full,
+            tags: &options.tags,
+            spec: None,
+            policy: &policy,
+        };
+        self.call::<O, L, M>(call, load, None).await
     }
 }
 
-impl Cache {
-    /// The keyed hash an identifier takes in key names of protected functions (`patient =
-    /// ".."` parameters): for building keys, tags and patterns by hand that match theirs.
-    pub fn hash_id(&self, id: &str) -> String {
-        let mut rendered = String::with_capacity(id.len());
-        id.write_key_part(&mut KeyWriter::new(&mut rendered));
-        let mut out = String::with_capacity(32);
-        self.inner.phi.write_id_hash(rendered.as_bytes(), &mut out);
-        out
+/// A `#[cache_put]` call: always runs `body`, then stores a cacheable result over what
+/// the key holds (it is newer). The key and its tags' versions are read before the body
+/// runs, so an invalidation during the call wins over this write.
+pub async fn put<O, Fut>(
+    cache: &Cache,
+    spec: &'static FnSpec,
+    key: String,
+    tags: &[String],
+    body: Fut,
+) -> O
+where
+    O: Outcome,
+    Fut: Future<Output = O>,
+{
+    let policy = Policy::of_spec(spec, cache.inner.default_ttl);
+    if cache.inner.disabled || policy.ttl.is_zero() {
+        return body.await;
     }
-
-    /// Records an audit event for protected data (used by the healthcare helpers).
-    #[doc(hidden)]
-    pub fn __audit(
-        &self,
-        function: &str,
-        operation: crate::phi::AuditOperation,
-        outcome: &'static str,
-        key: &str,
-        count: Option<u64>,
-    ) {
-        self.inner
-            .phi
-            .audit(function, operation, outcome, key, count);
-    }
-
-    /// Applies the invalidation of an `#[invalidate_patient_cache]` call, and audits it.
-    #[doc(hidden)]
-    pub async fn __invalidate_phi(&self, function: &'static str, inv: &Invalidation) {
-        if self.inner.disabled || inv.is_empty() {
-            return;
+    let call = Call {
+        key: &key,
+        tags,
+        spec: Some(spec),
+        policy: &policy,
+    };
+    let read = match cache.flush_pending().await {
+        Ok(()) => {
+            let keys: Vec<String> = tags.iter().map(|t| cache.tag_key(t)).collect();
+            cache.read_with_versions(&key, &keys).await
         }
-        let (outcome, count) = match self.apply(inv).await {
-            Ok(report) => ("ok", Some(report.keys + report.pattern_keys)),
-            Err(e) => {
-                self.inner.stats.error();
-                tracing::warn!(target: "cachette", function, error = %e, "invalidation failed");
-                ("store_error", None)
+        Err(e) => Err(e),
+    };
+    let started_ms = now_ms();
+    let started = std::time::Instant::now();
+    let out = body.await;
+    let times = LoadTimes {
+        started_ms,
+        took: started.elapsed(),
+    };
+    cache.count_load(call.spec);
+    match read {
+        Ok(read) => {
+            if let Some(value) = out.cached_value(spec.cache_none) {
+                cache
+                    .write(call, value, &read, times.into(), Condition::Replace)
+                    .await;
             }
-        };
-        let what = [&inv.keys[..], &inv.tags[..], &inv.patterns[..]]
-            .concat()
-            .join(" ");
-        self.inner.phi.audit(
-            function,
-            crate::phi::AuditOperation::Invalidate,
-            outcome,
-            &what,
-            count,
-        );
+        }
+        Err(e) => cache.store_error(call.spec, "get", &e),
     }
+    out
 }

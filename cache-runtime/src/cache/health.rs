@@ -87,7 +87,7 @@ impl Cache {
     /// Whether the store is slow enough that optional work is dropped.
     pub(crate) fn shedding(&self) -> bool {
         match &self.inner.store {
-            AnyStore::Redis(r) => r.breaker().latency() > self.inner.freshness.shed_latency,
+            AnyStore::Redis(r) => r.breaker().latency() > self.inner.limits.shed_latency,
             AnyStore::Memory(_) => false,
         }
     }

@@ -161,10 +161,15 @@ impl Cache {
         let mut full = String::with_capacity(self.inner.prefix.len() * 2 + pattern.len());
         escape_glob_into(&mut full, &self.inner.prefix);
         full.push_str(pattern);
-        self.inner.store.delete_matching(&full).await
+        self.inner
+            .store
+            .delete_matching(&full, &self.lock_key_prefixes())
+            .await
     }
 
-    /// Removes every key under this cache's prefix (entries, tombstones and tag versions).
+    /// Removes every key under this cache's prefix (entries, tombstones and tag versions), but
+    /// not the locks of [`lock`](Cache::lock) and their fencing counters: a holder keeps its
+    /// lock, and fencing tokens never go backwards.
     /// Never FLUSHDB: keys outside the prefix are untouched. A cache without a prefix on Redis
     /// refuses, since its keys cannot be told from other programs' keys.
     pub async fn clear(&self) -> Result<u64, CacheError> {
@@ -179,6 +184,14 @@ impl Cache {
     /// Applies `inv`: keys, then tags, then patterns. What the store could not take is kept
     /// and applied before the next read that reaches it; the error is returned.
     pub async fn apply(&self, inv: &Invalidation) -> Result<InvalidationReport, CacheError> {
+        // A malformed pattern refuses the whole invalidation before anything is applied or
+        // queued: an outage must not turn bad input into a backlog entry that never drains.
+        for pattern in &inv.patterns {
+            crate::store::glob::check(pattern).map_err(|reason| CacheError::InvalidPattern {
+                pattern: pattern.clone(),
+                reason,
+            })?;
+        }
         // Older invalidations first, so that none is applied after a newer one.
         if let Err(e) = self.flush_pending().await {
             self.inner.pending.add(inv);
@@ -219,14 +232,9 @@ impl Cache {
         };
         let applied = match &backlog {
             Backlog::Apply(inv) => self.apply_now(inv).await.map(|_| ()),
-            Backlog::Clear if self.inner.prefix.is_empty() => {
-                tracing::error!(
-                    target: "cachette",
-                    "invalidations were lost while the store was unreachable and this cache has no \
-                     prefix to clear; entries may be served until their TTL (set CACHE_PREFIX)"
-                );
-                Ok(())
-            }
+            // Clearing everything without a prefix would clear other programs' keys, and
+            // dropping the backlog would serve what it invalidated: read nothing instead.
+            Backlog::Clear if self.inner.prefix.is_empty() => Err(StoreError::BacklogLost),
             Backlog::Clear => self.invalidate_pattern_now("*").await.map(|_| ()),
         };
         match applied {

@@ -79,6 +79,16 @@ impl Drop for LockGuard {
 }
 
 impl Cache {
+    /// Where locks and their fencing counters live: `<prefix>__cachette:lock:` and
+    /// `<prefix>__cachette:fence:`. Pattern invalidation and `clear()` spare both.
+    pub(crate) fn lock_key_prefixes(&self) -> [String; 2] {
+        let prefix = &self.inner.prefix;
+        [
+            format!("{prefix}__cachette:lock:"),
+            format!("{prefix}__cachette:fence:"),
+        ]
+    }
+
     /// Takes the lock `name` for `ttl`, waiting up to `wait` for another holder to release it.
     ///
     /// ```
@@ -108,8 +118,9 @@ impl Cache {
             tag.push('~');
         }
         tag.push('}');
-        let key = format!("{}__cachette:lock:{tag}", self.inner.prefix);
-        let fence_key = format!("{}__cachette:fence:{tag}", self.inner.prefix);
+        let [lock_prefix, fence_prefix] = self.lock_key_prefixes();
+        let key = format!("{lock_prefix}{tag}");
+        let fence_key = format!("{fence_prefix}{tag}");
         let mut token = [0u8; 16];
         crate::random::fill(&mut token);
 

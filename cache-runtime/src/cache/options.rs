@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::Compress;
-use crate::refresh::Priority;
+use crate::refresh_queue::Priority;
 use crate::registry::FnSpec;
 
 /// Options of one [`Cache::get_or_load`](super::Cache::get_or_load) call, as in NestJS'

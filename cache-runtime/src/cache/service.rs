@@ -7,12 +7,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::io::WriteParams;
-use super::load::{Attached, Call, Detached};
-use super::options::Policy;
+use super::call::{InBackground, Inline, WriteParams};
 use super::{Cache, LoadOptions, now_ms};
 use crate::codec::Compress;
-use crate::entry;
+use crate::entry::{self, EntryTimes};
 use crate::error::{CacheError, StoreError};
 use crate::store::Store as _;
 
@@ -33,17 +31,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let full = self.full_key(key);
-        let call = Call {
-            key: &full,
-            tags: &options.tags,
-            spec: None,
-            policy: Policy::of_options(options, self.inner.default_ttl),
-        };
-        if let Some(v) = self.fresh_in_memory::<T, String>(&call) {
-            return Ok(v);
-        }
-        self.run::<Result<T, E>, String, F, Fut, Attached>(call, load, None)
+        self.call_options::<Result<T, E>, F, Inline>(key, options, load)
             .await
     }
 
@@ -76,17 +64,7 @@ impl Cache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let full = self.full_key(key);
-        let call = Call {
-            key: &full,
-            tags: &options.tags,
-            spec: None,
-            policy: Policy::of_options(options, self.inner.default_ttl),
-        };
-        if let Some(v) = self.fresh_in_memory::<T, String>(&call) {
-            return Ok(v);
-        }
-        self.run::<Result<T, E>, String, F, Fut, Detached>(call, load, None)
+        self.call_options::<Result<T, E>, F, InBackground>(key, options, load)
             .await
     }
 
@@ -111,13 +89,12 @@ impl Cache {
         }
         let full = self.full_key(key);
         let p = WriteParams {
-            ttl,
-            stale: ttl,
             tags: &[],
             compress: Compress::Default,
             phi: false,
         };
-        let bytes = self.encode(&full, value, now_ms(), Duration::ZERO, &p)?;
+        let times = EntryTimes::starting(now_ms(), Duration::ZERO, ttl, ttl);
+        let bytes = self.encode(&full, value, times, &p)?;
         Ok(self.inner.store.set(&full, bytes, ttl).await?)
     }
 
@@ -186,8 +163,6 @@ impl Cache {
     ) -> Result<(), CacheError> {
         let now = now_ms();
         let p = WriteParams {
-            ttl,
-            stale: ttl,
             tags: &[],
             compress: Compress::Default,
             phi: false,
@@ -198,7 +173,8 @@ impl Cache {
         let mut encoded = Vec::with_capacity(items.len());
         for (key, value) in items {
             let full = self.full_key(key.as_ref());
-            let bytes = self.encode(&full, value, now, Duration::ZERO, &p)?;
+            let times = EntryTimes::starting(now, Duration::ZERO, ttl, ttl);
+            let bytes = self.encode(&full, value, times, &p)?;
             encoded.push((full, bytes, ttl));
         }
         Ok(self.inner.store.set_many(encoded).await?)

@@ -6,7 +6,8 @@ use bytes::Bytes;
 
 use moka::ops::compute::Op;
 
-use super::{Store, glob_match, same_fingerprint};
+use super::glob::glob_match;
+use super::{Store, WriteIf, kept, same_fingerprint};
 use crate::entry;
 use crate::error::StoreError;
 
@@ -105,24 +106,6 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn delete(&self, keys: &[String]) -> Result<u64, StoreError> {
-        let mut removed = 0;
-        for key in keys {
-            if self
-                .inner
-                .remove(key)
-                .is_some_and(|s| s.expires_at > Instant::now())
-            {
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(self.live(key).is_some())
-    }
-
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
         Ok(self
             .live(key)
@@ -162,14 +145,15 @@ impl Store for MemoryStore {
         ))
     }
 
-    async fn write_if(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-    ) -> Result<bool, StoreError> {
+    async fn write_if(&self, write: WriteIf<'_>) -> Result<bool, StoreError> {
+        let WriteIf {
+            key,
+            value,
+            ttl,
+            observed,
+            replace_values,
+            release,
+        } = write;
         let now = Instant::now();
         let result = self.inner.entry_by_ref(key).and_compute_with(|current| {
             let current = current
@@ -192,6 +176,9 @@ impl Store for MemoryStore {
                 Op::Nop
             }
         });
+        if let Some((lease_key, token)) = release {
+            self.delete_if_equals(lease_key, token).await?;
+        }
         Ok(matches!(
             result,
             moka::ops::compute::CompResult::Inserted(_)
@@ -235,11 +222,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
+    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
         let now = Instant::now();
         let mut removed = 0;
         for (key, slot) in self.inner.iter() {
-            if glob_match(pattern.as_bytes(), key.as_bytes()) {
+            if glob_match(pattern.as_bytes(), key.as_bytes()) && !kept(key.as_bytes(), keep) {
                 self.inner.invalidate(key.as_str());
                 if slot.expires_at > now {
                     removed += 1;
@@ -331,7 +318,6 @@ mod tests {
         // store), every read path sees the entries gone.
         tokio::time::sleep(ttl * 3).await;
         assert_eq!(store.get("k").await.unwrap(), None);
-        assert!(!store.exists("k").await.unwrap());
         assert_eq!(store.ttl("k").await.unwrap(), None);
         let (entry, versions) = store.read_tagged("k", &["t".to_owned()]).await.unwrap();
         assert_eq!((entry, versions), (None, vec![None]));

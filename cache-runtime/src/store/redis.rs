@@ -14,7 +14,7 @@ use futures_util::future::try_join_all;
 use self::connection::{Conn, Target};
 use self::scripts::{DELETE_IF_EQUALS, LOCK_FENCED, TOMBSTONES, WRITE_IF};
 use super::breaker::Breaker;
-use super::{FINGERPRINT_LEN, Store};
+use super::{FINGERPRINT_LEN, Store, WriteIf, kept};
 use crate::entry;
 use crate::error::{BuildError, StoreError};
 
@@ -280,18 +280,6 @@ impl Store for RedisStore {
         .await
     }
 
-    async fn delete(&self, keys: &[String]) -> Result<u64, StoreError> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        self.query(redis::cmd("UNLINK").arg(keys)).await
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        let n: u64 = self.query(redis::cmd("EXISTS").arg(key)).await?;
-        Ok(n > 0)
-    }
-
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
         let ms: i64 = self.query(redis::cmd("PTTL").arg(key)).await?;
         Ok(match ms {
@@ -343,35 +331,14 @@ impl Store for RedisStore {
         self.read_tagged_impl(key, tag_keys).await
     }
 
-    async fn write_if(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-    ) -> Result<bool, StoreError> {
-        self.write_if_impl(key, observed, value, ttl, replace_values, None)
-            .await
-    }
-
-    async fn write_if_releasing(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-        lease_key: &str,
-        token: &[u8],
-    ) -> Result<bool, StoreError> {
+    async fn write_if(&self, write: WriteIf<'_>) -> Result<bool, StoreError> {
+        let Some((lease_key, token)) = write.release else {
+            return self.write_if_script(&write, false).await;
+        };
         // One script touches both keys only when they share a slot (a lease key carries its
         // entry's key as a hash tag; a key with braces of its own may land elsewhere).
-        if !self.is_cluster() || cluster::same_slot(key, lease_key) {
-            let release = Some((lease_key, token));
-            let wrote = self
-                .write_if_impl(key, observed, value, ttl, replace_values, release)
-                .await;
+        if !self.is_cluster() || cluster::same_slot(write.key, lease_key) {
+            let wrote = self.write_if_script(&write, true).await;
             // The server refused the script itself (not the connection): the lease may still
             // be held; release it on its own rather than make other processes wait it out.
             if let Err(StoreError::Redis(e)) = &wrote {
@@ -381,9 +348,7 @@ impl Store for RedisStore {
             }
             return wrote;
         }
-        let wrote = self
-            .write_if_impl(key, observed, value, ttl, replace_values, None)
-            .await;
+        let wrote = self.write_if_script(&write, false).await;
         let _ = self.delete_if_equals(lease_key, token).await;
         wrote
     }
@@ -428,16 +393,18 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
+    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
         let mut conn = self.conn()?;
         let Conn::Cluster(cluster) = &mut conn else {
-            return self.delete_scanned(&mut conn, None, pattern).await;
+            return self.delete_scanned(&mut conn, None, pattern, keep).await;
         };
         // Every master holds its own part of the keyspace and its own cursor.
         let masters = self.bounded(cluster::masters(cluster)).await?;
         let mut removed = 0;
         for node in &masters {
-            removed += self.delete_scanned(&mut conn, Some(node), pattern).await?;
+            removed += self
+                .delete_scanned(&mut conn, Some(node), pattern, keep)
+                .await?;
         }
         Ok(removed)
     }
@@ -472,28 +439,21 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
-    /// The conditional write of [`WRITE_IF`], with the lease to release in the same script.
-    async fn write_if_impl(
-        &self,
-        key: &str,
-        observed: Option<&[u8]>,
-        value: Bytes,
-        ttl: Duration,
-        replace_values: bool,
-        release: Option<(&str, &[u8])>,
-    ) -> Result<bool, StoreError> {
-        let (prefix, len): (&[u8], i64) = match observed {
+    /// The conditional write of [`WRITE_IF`]; with `release`, the lease is released in the
+    /// same script.
+    async fn write_if_script(&self, w: &WriteIf<'_>, release: bool) -> Result<bool, StoreError> {
+        let (prefix, len): (&[u8], i64) = match w.observed {
             Some(seen) => (&seen[..seen.len().min(FINGERPRINT_LEN)], seen.len() as i64),
             None => (&[], -1),
         };
         let mut inv = WRITE_IF.prepare_invoke();
-        inv.key(key)
+        inv.key(w.key)
             .arg(prefix)
             .arg(len)
-            .arg(value.as_ref())
-            .arg(px(ttl))
-            .arg(u8::from(replace_values));
-        if let Some((lease_key, token)) = release {
+            .arg(w.value.as_ref())
+            .arg(px(w.ttl))
+            .arg(u8::from(w.replace_values));
+        if let (true, Some((lease_key, token))) = (release, w.release) {
             inv.key(lease_key).arg(token);
         }
         let mut conn = self.conn()?;
@@ -527,6 +487,7 @@ impl RedisStore {
         conn: &mut Conn,
         node: Option<&cluster::Node>,
         pattern: &str,
+        keep: &[String],
     ) -> Result<u64, StoreError> {
         let mut cursor = 0u64;
         let mut removed = 0;
@@ -537,13 +498,15 @@ impl RedisStore {
                 .arg(pattern)
                 .arg("COUNT")
                 .arg(SCAN_COUNT);
-            let (next, keys): (u64, Vec<String>) = match (node, &mut *conn) {
+            // Key names as bytes: a name that is not UTF-8 is deleted like any other.
+            let (next, mut keys): (u64, Vec<Vec<u8>>) = match (node, &mut *conn) {
                 (Some(node), Conn::Cluster(c)) => {
                     let value = self.bounded(c.route_command(cmd, node.route())).await?;
                     redis::from_redis_value(value).map_err(redis::RedisError::from)?
                 }
                 _ => self.bounded(cmd.query_async(conn)).await?,
             };
+            keys.retain(|k| !kept(k, keep));
             if !keys.is_empty() {
                 // On a cluster, UNLINK of keys in several slots is split by the client.
                 let n: u64 = self

@@ -1,0 +1,271 @@
+//! Loading a key that has no value to serve: one leader per key in this process (the flight),
+//! one per key across processes (the lease); followers take the leader's result only if it
+//! was loaded against the state of the key they read themselves. With a `timeout` and a value
+//! kept for fail-safe, a slow load serves that value; with `fail_safe`, so does a failing one.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::lease::Lease;
+use super::lookup::{Age, Found, Lookup, Read};
+use super::outcome::{Outcome, Share};
+use super::refresh::{Background, RefreshMode};
+use super::request::{Call, Load};
+use super::write::{Condition, Lifetime, LoadTimes};
+use crate::cache::{Cache, now_ms};
+use crate::entry;
+use crate::flight::{self, Basis, Leader, Published, Role};
+
+/// What the leader of a load holds: this process's flight, and the lease when it got one
+/// (none: the store is unreachable, the refresh is forced, or another process's load took
+/// longer than `lease_wait`).
+struct Won {
+    leader: Leader,
+    lease: Option<Lease>,
+}
+
+/// What waiting for another process's load gave.
+enum Waited<T> {
+    Value(T, Bytes),
+    Lease(Lease),
+    GaveUp,
+}
+
+impl Cache {
+    /// Joins the key's flight: leads the load (taking the lease, or waiting for another
+    /// process's load), or follows this process's leader. `Err` hands the loader back to a
+    /// follower whose leader's result does not hold for it: it reads the key again.
+    pub(crate) async fn load<O, L, M>(
+        &self,
+        call: Call<'_>,
+        read: Read,
+        fallback: Option<Found<O::Value>>,
+        load: L,
+        share: Option<&Share<O>>,
+    ) -> Result<O, L>
+    where
+        O: Outcome,
+        L: Load<O>,
+        M: RefreshMode<O, L>,
+    {
+        let leader = match self.inner.flights.join(call.key) {
+            Role::Leader(leader) => leader,
+            Role::Follower(rx) => {
+                self.count_waited(call.spec);
+                // With a value to serve, a follower waits no longer than a leader would.
+                let published = match (call.policy.timeout, fallback) {
+                    (Some(limit), Some(fallback)) => {
+                        match tokio::time::timeout(limit, flight::follow(rx)).await {
+                            Ok(published) => published,
+                            Err(_) => return Ok(self.serve_fallback(call, fallback)),
+                        }
+                    }
+                    _ => flight::follow(rx).await,
+                };
+                return match published {
+                    Published::Entry(bytes, basis) => {
+                        match self.accept_published::<O::Value>(call, &bytes, &basis, &read) {
+                            Some(v) => Ok(O::from_cached(v)),
+                            None => Err(load),
+                        }
+                    }
+                    Published::Outcome(any) => match share.and_then(|s| (s.from_any)(&*any)) {
+                        Some(out) => Ok(out),
+                        None => Err(load),
+                    },
+                    Published::Retry => Err(load),
+                };
+            }
+        };
+
+        // This process loads the key; across processes, the lease decides who.
+        let lease = match self.try_lease(call.key).await {
+            Some(lease) => Some(lease),
+            // Waiting would return the very value a forced refresh bypasses.
+            None if call.policy.force_refresh => None,
+            None => match self.wait_for_other::<O>(call).await {
+                Waited::Value(v, bytes) => {
+                    leader.publish(Published::Entry(bytes, Basis::Current));
+                    return Ok(O::from_cached(v));
+                }
+                Waited::Lease(lease) => Some(lease),
+                Waited::GaveUp => None,
+            },
+        };
+        let won = Won { leader, lease };
+        Ok(self
+            .lead::<O, L, M>(call, read, fallback, load, won, share)
+            .await)
+    }
+
+    /// A follower takes the leader's entry only if it was loaded against the state of the key
+    /// the follower saw, and carries the tag versions the follower read: otherwise the key was
+    /// invalidated while the leader loaded, and the follower goes round again.
+    fn accept_published<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+        bytes: &[u8],
+        basis: &Basis,
+        read: &Read,
+    ) -> Option<T> {
+        if let Basis::Observed(theirs) = basis {
+            let same = match (theirs, &read.observed) {
+                (None, None) => true,
+                (Some(a), Some(b)) => crate::store::same_fingerprint(a, b),
+                _ => false,
+            };
+            if !same {
+                return None;
+            }
+        }
+        let raw = entry::parse(bytes).ok()?;
+        if !raw.tags_current(call.tags, &read.versions) {
+            return None;
+        }
+        self.open_payload(call.key, &raw, call.policy.phi).ok()
+    }
+
+    /// Another process holds the lease: polls for its value, with backoff, for at most
+    /// `lease_wait`; takes the lease if it is freed without a value.
+    async fn wait_for_other<O: Outcome>(&self, call: Call<'_>) -> Waited<O::Value> {
+        self.count_waited(call.spec);
+        let deadline = Instant::now() + self.inner.limits.lease_wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Waited::GaveUp;
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 3 / 2).min(Duration::from_millis(100));
+            match self.lookup::<O::Value>(call, false).await {
+                Ok(Lookup {
+                    found:
+                        Some(Found {
+                            value,
+                            age: Age::Fresh | Age::RefreshEarly | Age::Stale,
+                            ..
+                        }),
+                    read:
+                        Read {
+                            observed: Some(bytes),
+                            ..
+                        },
+                }) => return Waited::Value(value, bytes),
+                Ok(_) => {}
+                Err(_) => return Waited::GaveUp,
+            }
+            if let Some(lease) = self.try_lease(call.key).await {
+                return Waited::Lease(lease);
+            }
+        }
+    }
+
+    /// Loads as the leader of this key's flight: with the loader timeout and fail-safe, writes
+    /// the result, releases the lease and hands the result to the followers.
+    async fn lead<O, L, M>(
+        &self,
+        call: Call<'_>,
+        read: Read,
+        fallback: Option<Found<O::Value>>,
+        load: L,
+        Won { leader, lease }: Won,
+        share: Option<&Share<O>>,
+    ) -> O
+    where
+        O: Outcome,
+        L: Load<O>,
+        M: RefreshMode<O, L>,
+    {
+        let policy = call.policy;
+        let started_ms = now_ms();
+        let started = Instant::now();
+        let mut fut = Box::pin(load());
+        let (out, fallback) = match (policy.timeout, fallback) {
+            (Some(limit), Some(fallback)) => {
+                match tokio::time::timeout(limit, fut.as_mut()).await {
+                    Ok(out) => (out, Some(fallback)),
+                    Err(_) => {
+                        // Past the timeout with a value to serve: serve it. A load that may
+                        // leave the caller goes on in a task, still leading the key's flight,
+                        // so that callers meanwhile wait for it (each up to its own timeout)
+                        // rather than start loads of their own: one load per key, timed out
+                        // or not. A load that may not leave is dropped here, and ends.
+                        if let Some(lease) = &lease {
+                            self.release_lease(lease).await;
+                        }
+                        if M::IN_BACKGROUND {
+                            let mut bg = Background::of(self, call, read);
+                            bg.leader = Some(leader);
+                            M::spawn_finish(bg, started_ms, fut);
+                        } else {
+                            leader.publish(Published::Retry);
+                        }
+                        return self.serve_fallback(call, fallback);
+                    }
+                }
+            }
+            (_, fallback) => (fut.await, fallback),
+        };
+        let took = started.elapsed();
+        self.count_load(call.spec);
+        let cond = Condition::Unchanged(lease.as_ref());
+
+        if let (true, Some(grace), Some(old)) = (out.is_failure(), policy.fail_safe, fallback) {
+            // Stale-if-error, within the grace counted from the value's first expiry: serve
+            // the expired value, and keep serving it for the throttle so a failing database
+            // is not asked again on every request. Rewriting it never extends the grace.
+            let now = now_ms();
+            let kept_until_ms = old.expires_ms.saturating_add(millis(grace));
+            if now < kept_until_ms {
+                let throttle = millis(self.inner.limits.fail_safe_throttle);
+                let lifetime = Lifetime::FailSafe {
+                    now_ms: now,
+                    fresh_until_ms: now.saturating_add(throttle).min(kept_until_ms),
+                    expires_ms: old.expires_ms,
+                    kept_until_ms,
+                };
+                let published = match self.write(call, &old.value, &read, lifetime, cond).await {
+                    Some(bytes) => Published::Entry(bytes, Basis::Observed(read.observed.clone())),
+                    None => Published::Retry,
+                };
+                leader.publish(published);
+                tracing::warn!(
+                    target: "cachette",
+                    function = call.spec.map(|s| s.name),
+                    "loader failed; serving the expired value (fail-safe)"
+                );
+                return self.serve_fallback(call, old);
+            }
+        }
+
+        let mut published = Published::Retry;
+        match out.cached_value(policy.cache_none) {
+            Some(value) => {
+                let times = LoadTimes { started_ms, took };
+                if let Some(bytes) = self.write(call, value, &read, times.into(), cond).await {
+                    published = Published::Entry(bytes, Basis::Observed(read.observed.clone()));
+                }
+            }
+            None => self.release_unwritten(cond).await,
+        }
+        if matches!(published, Published::Retry) {
+            if let Some(s) = share {
+                published = Published::Outcome((s.to_any)(&out));
+            }
+        }
+        leader.publish(published);
+        out
+    }
+
+    fn serve_fallback<O: Outcome>(&self, call: Call<'_>, fallback: Found<O::Value>) -> O {
+        self.count_fail_safe(call.spec);
+        O::from_cached(fallback.value)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,362 @@
+//! The first step of a call: read the entry and its tags' versions in one round trip, decode
+//! it, and say once where it stands ([`Age`]).
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::request::Call;
+use crate::cache::{Cache, now_ms};
+use crate::entry::{self, EntryTimes};
+use crate::error::StoreError;
+use crate::phi::AuditOperation;
+use crate::stats::Sampled;
+use crate::store::{AnyStore, Store as _};
+
+/// What a read saw: the state every later step of the call is checked against.
+#[derive(Clone, Default)]
+pub(crate) struct Read {
+    /// The key's bytes (an entry, a tombstone, garbage) or `None`: a conditional write stores
+    /// only if the key still holds them.
+    pub observed: Option<Bytes>,
+    /// The versions of the call's tags, in order, read with the entry: a loaded value records
+    /// them, so an invalidation of a tag during the load makes it stale at once.
+    pub versions: Vec<Option<Bytes>>,
+}
+
+/// Where a live entry stands, from its header: the one classification of a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Age {
+    /// Younger than `stale`: served as is.
+    Fresh,
+    /// Fresh, but XFetch says to refresh it already: served, and refreshed.
+    RefreshEarly,
+    /// Older than `stale`, younger than `ttl`: served, and refreshed once.
+    Stale,
+    /// Older than `ttl`, kept for fail-safe: served only when the loader fails or times out.
+    Expired,
+}
+
+/// A decoded live value and where it stands.
+pub(crate) struct Found<T> {
+    pub value: T,
+    pub age: Age,
+    /// When it expired or expires (unix ms): a fail-safe grace counts from here.
+    pub expires_ms: u64,
+}
+
+/// What a lookup found, and what the read saw.
+pub(crate) struct Lookup<T> {
+    pub found: Option<Found<T>>,
+    pub read: Read,
+}
+
+/// Where an entry with `times` stands now. A plainly fresh entry is told by the cheap coarse
+/// clock; XFetch weighs how close the entry is to going stale, so it reads the precise one.
+pub(crate) fn age(times: &EntryTimes, early_beta: Option<f64>) -> Age {
+    let now = match early_beta {
+        Some(_) => now_ms(),
+        None => crate::clock::now_ms_for(times.fresh_until_ms),
+    };
+    if now < times.fresh_until_ms {
+        // XFetch (Vattani et al., VLDB 2015): refresh when
+        // now - delta * beta * ln(rand) >= expiry, delta being the last load's time.
+        let early = early_beta.is_some_and(|beta| {
+            let delta_ms = f64::from(times.load_micros) / 1000.0;
+            let ahead = -delta_ms * beta * crate::random::unit().ln();
+            now as f64 + ahead >= times.fresh_until_ms as f64
+        });
+        if early { Age::RefreshEarly } else { Age::Fresh }
+    } else if now < times.expires_ms {
+        Age::Stale
+    } else {
+        Age::Expired
+    }
+}
+
+/// An entry that is neither a tombstone nor older than one of its tags (whose versions,
+/// in order, are `versions`); `None` when it is dead, an error when it does not parse.
+fn live_entry<'b, S: AsRef<str>>(
+    bytes: &'b [u8],
+    tags: &[S],
+    versions: &[Option<Bytes>],
+) -> Result<Option<entry::RawEntry<'b>>, String> {
+    if entry::is_tombstone(bytes) {
+        return Ok(None);
+    }
+    let raw = entry::parse(bytes)?;
+    Ok(raw.tags_current(tags, versions).then_some(raw))
+}
+
+impl Cache {
+    /// The key holding `tag`'s version. `__cachette:` is reserved: templates cannot start with it.
+    pub(crate) fn tag_key(&self, tag: &str) -> String {
+        let mut k = String::with_capacity(self.inner.prefix.len() + 15 + tag.len());
+        k.push_str(&self.inner.prefix);
+        k.push_str("__cachette:tag:");
+        k.push_str(tag);
+        k
+    }
+
+    fn max_inflated(&self) -> usize {
+        // Inflating is bounded by the largest entry this cache would write, times a margin
+        // for the compression ratio.
+        self.inner.max_entry_bytes.saturating_mul(64)
+    }
+
+    /// Decodes `bytes` if it is a live entry: not a tombstone, carrying exactly `tags` at the
+    /// versions in `versions`. `Ok(None)` is a clean miss; `Err` an entry that does not decode.
+    pub(crate) fn decode_live<T: DeserializeOwned, S: AsRef<str>>(
+        &self,
+        full_key: &str,
+        bytes: &[u8],
+        tags: &[S],
+        versions: &[Option<Bytes>],
+        protected: bool,
+    ) -> Result<Option<(T, EntryTimes)>, String> {
+        let Some(raw) = live_entry(bytes, tags, versions)? else {
+            return Ok(None);
+        };
+        self.open_payload(full_key, &raw, protected)
+            .map(|v| Some((v, raw.times)))
+    }
+
+    /// Decodes an entry's payload, opening it when sealed (the context binds it to
+    /// `full_key`). Protected calls refuse unsealed payloads.
+    pub(crate) fn open_payload<T: DeserializeOwned>(
+        &self,
+        full_key: &str,
+        raw: &entry::RawEntry<'_>,
+        protected: bool,
+    ) -> Result<T, String> {
+        match &self.inner.phi.sealer {
+            Some(sealer) => {
+                let context = entry::seal_context(full_key);
+                let seal = entry::Seal {
+                    sealer: sealer.as_ref(),
+                    context: &context,
+                };
+                raw.open_value(self.max_inflated(), Some(seal), protected)
+            }
+            None => raw.open_value(self.max_inflated(), None, protected),
+        }
+    }
+
+    /// Reads `full_key` and the versions of `tag_keys` in one round trip. A tag without a
+    /// version yet is given one first (`SET NX`), so that no entry ever records "no version":
+    /// a version lost later (evicted) then makes entries misses, never current again.
+    pub(crate) async fn read_with_versions(
+        &self,
+        full_key: &str,
+        tag_keys: &[String],
+    ) -> Result<Read, StoreError> {
+        let (observed, mut versions) = self.inner.store.read_tagged(full_key, tag_keys).await?;
+        let missing: Vec<String> = tag_keys
+            .iter()
+            .zip(&versions)
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !missing.is_empty() {
+            for key in &missing {
+                self.inner
+                    .store
+                    .set_nx(key, &crate::random::token8(), self.inner.tag_ttl)
+                    .await?;
+            }
+            let fresh = self.inner.store.get_many(&missing).await?;
+            let mut fresh = fresh.into_iter();
+            for v in versions.iter_mut().filter(|v| v.is_none()) {
+                *v = fresh.next().flatten();
+            }
+        }
+        Ok(Read { observed, versions })
+    }
+
+    /// Reads the call's key with its tags' versions, in one round trip, and says where the
+    /// value stands. With `record`, counts the lookup (and audits it). An entry that fails to
+    /// decode is logged and is absent: a miss that the load overwrites.
+    pub(crate) async fn lookup<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+        record: bool,
+    ) -> Result<Lookup<T>, StoreError> {
+        let started = Sampled::start();
+        let tag_keys: Vec<String> = call.tags.iter().map(|t| self.tag_key(t)).collect();
+        let read = match self.read_with_versions(call.key, &tag_keys).await {
+            Ok(read) => read,
+            Err(e) => {
+                self.store_error(call.spec, "get", &e);
+                if record {
+                    self.count_lookup(call.spec, false, started.elapsed());
+                }
+                return Err(e);
+            }
+        };
+        let decoded = read.observed.as_ref().and_then(|b| {
+            self.decode_live::<T, _>(call.key, b, call.tags, &read.versions, call.policy.phi)
+                .unwrap_or_else(|reason| {
+                    tracing::warn!(
+                        target: "cachette",
+                        key = call.shown_key(),
+                        %reason,
+                        "cache entry failed to decode; treating it as a miss and overwriting it"
+                    );
+                    None
+                })
+        });
+        let found = decoded.map(|(value, times)| Found {
+            value,
+            age: age(&times, call.policy.early_beta),
+            expires_ms: times.expires_ms,
+        });
+        if record {
+            let age = found.as_ref().map(|f| f.age);
+            let hit = matches!(age, Some(Age::Fresh | Age::RefreshEarly | Age::Stale));
+            self.count_lookup(call.spec, hit, started.elapsed());
+            self.audit_lookup(call, hit);
+            if age == Some(Age::Stale) {
+                self.count_stale_hit(call.spec);
+            }
+        }
+        Ok(Lookup { found, read })
+    }
+
+    fn audit_lookup(&self, call: Call<'_>, hit: bool) {
+        if let Some(function) = &call.policy.audit {
+            let op = if hit {
+                AuditOperation::Hit
+            } else {
+                AuditOperation::Miss
+            };
+            self.audit(function, op, "ok", call.key, None);
+        }
+    }
+
+    /// A fresh hit on the in-process store, answered without the asynchronous call path: the
+    /// memory store has the entry at hand, so the whole lookup runs synchronously, with the
+    /// same checks as [`lookup`](Self::lookup) (tombstone, tags' versions, sealing,
+    /// freshness) and the same counting and audit. `None` whenever the full path has more to
+    /// do (another store, nothing stored, a stale, expired or undecodable entry, early
+    /// refresh configured, a tag without a version yet, invalidations waiting to be applied, a
+    /// forced refresh); nothing is counted then, so the full path's lookup is the one counted.
+    pub(crate) fn fresh_in_memory<T: DeserializeOwned>(&self, call: Call<'_>) -> Option<T> {
+        let AnyStore::Memory(store) = &self.inner.store else {
+            return None;
+        };
+        let policy = call.policy;
+        // XFetch draws once per lookup: a draw here and another on the full path would
+        // square the chance of an early refresh, so those functions take the full path.
+        if self.inner.disabled
+            || policy.ttl.is_zero()
+            || policy.force_refresh
+            || policy.early_beta.is_some()
+            || !self.inner.pending.is_empty()
+        {
+            return None;
+        }
+        let started = Sampled::start();
+        let bytes = store.read(call.key)?;
+        let mut versions = Vec::with_capacity(call.tags.len());
+        for tag in call.tags {
+            // A tag without a version yet gets one on the full path first.
+            versions.push(Some(store.read(&self.tag_key(tag))?));
+        }
+        // Freshness is judged before the payload is opened: anything but a fresh hit takes
+        // the full path, which decodes it there.
+        let raw = live_entry(&bytes, call.tags, &versions).ok()??;
+        if age(&raw.times, None) != Age::Fresh {
+            return None;
+        }
+        let value = self.open_payload(call.key, &raw, policy.phi).ok()?;
+        self.count_lookup(call.spec, true, started.elapsed());
+        self.audit_lookup(call, true);
+        Some(value)
+    }
+
+    /// Reads `full_key` for the service API: checks its tags with a second round trip when it
+    /// has any (the macros know tags up front and need one).
+    pub(crate) async fn read_checked<T: DeserializeOwned>(
+        &self,
+        full_key: &str,
+        bytes: Option<Bytes>,
+    ) -> Result<Option<T>, StoreError> {
+        let started = Sampled::start();
+        let found = self.read_checked_uncounted(full_key, bytes).await;
+        if let Ok(v) = &found {
+            self.count_lookup(None, v.is_some(), started.elapsed());
+        }
+        found
+    }
+
+    pub(crate) async fn read_checked_uncounted<T: DeserializeOwned>(
+        &self,
+        full_key: &str,
+        bytes: Option<Bytes>,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(bytes) = bytes else { return Ok(None) };
+        if entry::is_tombstone(&bytes) {
+            return Ok(None);
+        }
+        let tags: Vec<String> = match entry::parse(&bytes) {
+            Ok(raw) => raw.tags().map(|t| t.name.to_owned()).collect(),
+            Err(_) => Vec::new(),
+        };
+        let versions = if tags.is_empty() {
+            Vec::new()
+        } else {
+            let keys: Vec<String> = tags.iter().map(|t| self.tag_key(t)).collect();
+            self.inner.store.get_many(&keys).await?
+        };
+        Ok(self
+            .decode_live(full_key, &bytes, &tags, &versions, false)
+            .map(|found| found.map(|(v, _)| v))
+            .unwrap_or_else(|reason| {
+                tracing::warn!(target: "cachette", key = full_key, %reason, "cache entry failed to decode");
+                None
+            }))
+    }
+}
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    use std::time::Duration;
+
+    use crate::{Cache, LoadOptions};
+
+    async fn load(cache: &Cache, key: &str, o: &LoadOptions, loads: &AtomicU32) -> u32 {
+        let r: Result<u32, std::convert::Infallible> = cache
+            .get_or_load(key, o, || async { Ok(loads.fetch_add(1, Relaxed) + 1) })
+            .await;
+        r.unwrap_or_else(|never| match never {})
+    }
+
+    /// In-process hits go through the synchronous path; they must see invalidations and be
+    /// counted exactly as the full path counts them.
+    #[tokio::test]
+    async fn in_memory_hits_see_invalidations_and_are_counted() {
+        let cache = Cache::builder().build().unwrap();
+        let loads = AtomicU32::new(0);
+        let o = LoadOptions::ttl(Duration::from_secs(600)).tag("t");
+        assert_eq!(load(&cache, "k", &o, &loads).await, 1);
+        for _ in 0..10 {
+            assert_eq!(load(&cache, "k", &o, &loads).await, 1);
+        }
+        cache.invalidate("k").await.unwrap();
+        assert_eq!(
+            load(&cache, "k", &o, &loads).await,
+            2,
+            "a tombstone is a miss"
+        );
+        assert_eq!(load(&cache, "k", &o, &loads).await, 2);
+        cache.invalidate_tag("t").await.unwrap();
+        assert_eq!(load(&cache, "k", &o, &loads).await, 3, "a new tag version");
+        assert_eq!(load(&cache, "k", &o, &loads).await, 3);
+        // A forced refresh skips the synchronous path.
+        let forced = o.clone().force_refresh(true);
+        assert_eq!(load(&cache, "k", &forced, &loads).await, 4);
+        assert_eq!(load(&cache, "k", &o, &loads).await, 4);
+        // The forced call's lookup found a fresh value: counted as a hit, as before.
+        let s = cache.stats().total;
+        assert_eq!((s.hits, s.misses, s.loads), (14, 3, 4));
+    }
+}

@@ -1,0 +1,80 @@
+//! Protected data on the handle: the hashes identifiers take in key names, audit records, and
+//! the audited invalidations of `#[invalidate_patient_cache]`.
+
+use super::{Cache, Invalidation};
+use crate::key::{KeyPart, KeyWriter};
+use crate::phi::{Audit, AuditOperation};
+
+impl Cache {
+    /// The keyed hash an identifier takes in key names of protected functions (`patient =
+    /// ".."` parameters): for building keys, tags and patterns by hand that match theirs. The
+    /// identifier is rendered as a key part first (escaped), as the macros render it.
+    pub fn hash_id(&self, id: &str) -> String {
+        let mut rendered = String::with_capacity(id.len());
+        id.write_key_part(&mut KeyWriter::new(&mut rendered));
+        let mut out = String::with_capacity(32);
+        self.write_id_hash(rendered.as_bytes(), &mut out);
+        out
+    }
+
+    /// Appends the keyed hash of an identifier already rendered as a key part.
+    pub(crate) fn write_id_hash(&self, rendered: &[u8], out: &mut String) {
+        self.inner.phi.write_id_hash(rendered, out);
+    }
+
+    /// Records an audit event for protected data through this cache's audit sinks, for code
+    /// that touches protected entries outside the macros (the healthcare helpers do). `key` is
+    /// recorded as its keyed hash, never as given; `count` is how many entries were affected,
+    /// where known.
+    ///
+    /// ```
+    /// use cache_runtime::{AuditOperation, Cache};
+    ///
+    /// let cache = Cache::builder().build().unwrap();
+    /// cache.audit("clinic::export", AuditOperation::Invalidate, "ok", "phi:patient:*", Some(3));
+    /// ```
+    pub fn audit(
+        &self,
+        function: &str,
+        operation: AuditOperation,
+        outcome: &'static str,
+        key: &str,
+        count: Option<u64>,
+    ) {
+        self.inner.phi.record(Audit {
+            function,
+            operation,
+            outcome,
+            key,
+            count,
+        });
+    }
+
+    /// Applies the invalidation of an `#[invalidate]` call (audited when `protected`: an
+    /// `#[invalidate_patient_cache]`). Failures are logged and counted, never returned: the
+    /// function's own result stands.
+    pub(crate) async fn invalidate_after_call(
+        &self,
+        function: &'static str,
+        inv: &Invalidation,
+        protected: bool,
+    ) {
+        if self.inner.disabled || inv.is_empty() {
+            return;
+        }
+        let (outcome, count) = match self.apply(inv).await {
+            Ok(report) => ("ok", Some(report.keys + report.pattern_keys)),
+            Err(e) => {
+                self.count_error(None);
+                tracing::warn!(target: "cachette", function, error = %e, "invalidation failed");
+                ("store_error", None)
+            }
+        };
+        if protected {
+            let what = [&inv.keys[..], &inv.tags[..], &inv.patterns[..]]
+                .concat()
+                .join(" ");
+            self.audit(function, AuditOperation::Invalidate, outcome, &what, count);
+        }
+    }
+}
