@@ -1,57 +1,26 @@
 //! Freshness under a skewed workload: plain TTL against stale-while-revalidate against
 //! stale-while-revalidate with early refresh.
 //!
-//! Run with `cargo bench --bench freshness` (`FRESHNESS_SECS` sets the seconds per mode,
-//! default 60). Starts its own `redis-server` on a free loopback port. 10,000 keys with
+//! Run with `cargo bench -p cachette-benches --bench freshness` (`FRESHNESS_SECS` sets the seconds
+//! per mode, default 60). Starts its own `redis-server` on a free loopback port. 10,000 keys with
 //! Zipf(1.0) popularity, 200 concurrent callers, a loader of 20 ms, ttl 5 s. Modes: plain TTL
-//! (`stale = ttl`), SWR (`stale = ttl/2`, the default), SWR + early refresh (`stale` at 90 % of
-//! the ttl, XFetch with beta 1). For each mode:
-//! loader runs (and the bound of one run per key per ttl), callers that waited on a load, and
-//! call latency p50 / p99 / p99.9, next to the latency of a pure hit measured first.
-
-#[path = "../tests/support/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
+//! (`stale = ttl`), SWR (`stale = ttl/2`, the default), SWR + early refresh (`stale` at 90 % of the
+//! ttl, XFetch with beta 1). For each mode: loader runs (and the bound of one run per key per ttl),
+//! callers that waited on a load, and call latency p50 / p99 / p99.9, next to the latency of a pure
+//! hit measured first.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use cachette::{Cache, LoadOptions};
-use redis_server::RedisServer;
+use cachette_benches::RedisServer;
+use cachette_benches::stats::{Rng, pct, zipf_cdf};
 
 const KEYS: usize = 10_000;
 const CALLERS: usize = 200;
 const LOAD: Duration = Duration::from_millis(20);
 const TTL: Duration = Duration::from_secs(5);
-
-/// The cumulative distribution of Zipf(1.0) over `KEYS` ranks.
-fn zipf_cdf() -> Vec<f64> {
-    let weights: Vec<f64> = (1..=KEYS).map(|r| 1.0 / r as f64).collect();
-    let total: f64 = weights.iter().sum();
-    let mut acc = 0.0;
-    weights
-        .iter()
-        .map(|w| {
-            acc += w / total;
-            acc
-        })
-        .collect()
-}
-
-struct Rng(u64);
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-fn pct(sorted: &[Duration], q: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
 
 async fn run_mode(
     server: &RedisServer,
@@ -71,8 +40,7 @@ async fn run_mode(
     for c in 0..CALLERS {
         let (cache, opts, loads, cdf) = (cache.clone(), opts.clone(), loads.clone(), cdf.clone());
         tasks.spawn(async move {
-            let mut rng =
-                Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+            let mut rng = Rng::new(c as u64);
             let mut lat = Vec::new();
             while Instant::now() < deadline {
                 let u = rng.unit();
@@ -119,7 +87,7 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
     let server = RedisServer::start();
-    let cdf = Arc::new(zipf_cdf());
+    let cdf = Arc::new(zipf_cdf(KEYS as u64));
 
     // A pure hit, for reference: one hot key, same concurrency.
     let cache = Cache::builder()

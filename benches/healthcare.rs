@@ -2,7 +2,7 @@
 //! hashed into the key with HMAC-SHA256, the value opened with AES-256-GCM, an audit event)
 //! next to a `#[cached]` hit of the same value, and the same for a write.
 //!
-//! Run with `cargo bench --bench healthcare --features healthcare` (release profile, about
+//! Run with `cargo bench -p cachette-benches --bench healthcare` (release profile, about
 //! 30 s). No criterion, no Redis: both sides use the in-process store, so the difference is the
 //! CPU cost of the protection itself, which a Redis round trip (tens of µs) would hide. The
 //! audit sink is the default (`tracing` events, with no subscriber installed here).
@@ -16,6 +16,9 @@ use std::time::Instant;
 
 use cachette::healthcare::{HmacIdHasher, Keyring, patient_cache};
 use cachette::{Cache, cached};
+use cachette_benches::ab::alternate;
+use cachette_benches::stats::median;
+use cachette_benches::table::cell;
 
 const REPS: usize = 7;
 const CALLS: u32 = 200_000;
@@ -58,24 +61,6 @@ fn cache() -> Cache {
         .expect("cache")
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn cell(v: &[f64]) -> String {
-    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = v.iter().copied().fold(0.0, f64::max);
-    format!("{:.0} ({:.0}–{:.0})", median(v), min, max)
-}
-
-fn ratio_cell(v: &[f64]) -> String {
-    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = v.iter().copied().fold(0.0, f64::max);
-    format!("{:.2} ({:.2}–{:.2})", median(v), min, max)
-}
-
 /// ns per call of `calls` runs of `f`.
 async fn ns_per_call<F: AsyncFnMut(u32)>(calls: u32, mut f: F) -> f64 {
     let started = Instant::now();
@@ -83,28 +68,6 @@ async fn ns_per_call<F: AsyncFnMut(u32)>(calls: u32, mut f: F) -> f64 {
         f(i).await;
     }
     started.elapsed().as_nanos() as f64 / f64::from(calls)
-}
-
-/// Runs the two sides `REPS` times, alternating which goes first; returns each side's ns per
-/// call and the ratio B/A of each repetition.
-async fn alternate(
-    mut side_a: impl AsyncFnMut() -> f64,
-    mut side_b: impl AsyncFnMut() -> f64,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
-    for rep in 0..REPS {
-        let (pa, pb) = if rep % 2 == 0 {
-            let pa = side_a().await;
-            (pa, side_b().await)
-        } else {
-            let pb = side_b().await;
-            (side_a().await, pb)
-        };
-        a.push(pa);
-        b.push(pb);
-        r.push(pb / pa);
-    }
-    (a, b, r)
 }
 
 fn main() {
@@ -132,6 +95,7 @@ fn main() {
             let loads = cache.stats().total.loads;
 
             let (a, b, r) = alternate(
+                REPS,
                 async || {
                     ns_per_call(CALLS, async |_| {
                         black_box(plain(&cache, black_box("MRN-1"), size).await.ok());
@@ -150,9 +114,9 @@ fn main() {
             let cost: Vec<f64> = a.iter().zip(&b).map(|(a, b)| b - a).collect();
             println!(
                 "| {size} B | hit | {} | {} | {} | {:.0} |",
-                cell(&a),
-                cell(&b),
-                ratio_cell(&r),
+                cell(&a, 0),
+                cell(&b, 0),
+                cell(&r, 2),
                 median(&cost)
             );
 
@@ -161,6 +125,7 @@ fn main() {
             let run = std::cell::Cell::new(0u32);
             let fresh = |i: u32| format!("P{}-{}-{i}", run.get(), size);
             let (a, b, r) = alternate(
+                REPS,
                 async || {
                     run.set(run.get() + 1);
                     ns_per_call(writes, async |i| {
@@ -180,9 +145,9 @@ fn main() {
             let cost: Vec<f64> = a.iter().zip(&b).map(|(a, b)| b - a).collect();
             println!(
                 "| {size} B | miss + write | {} | {} | {} | {:.0} |",
-                cell(&a),
-                cell(&b),
-                ratio_cell(&r),
+                cell(&a, 0),
+                cell(&b, 0),
+                cell(&r, 2),
                 median(&cost)
             );
         }

@@ -1,7 +1,7 @@
 //! What invalidation costs, and what it costs everyone else.
 //!
-//! Run with `cargo bench --bench invalidation`. Starts its own `redis-server` on a free
-//! loopback port (127.0.0.1:6379 is never touched) and prints a markdown table:
+//! Run with `cargo bench -p cachette-benches --bench invalidation`. Starts its own `redis-server`
+//! on a free loopback port (127.0.0.1:6379 is never touched) and prints a markdown table:
 //!
 //! * **tag**: 100,000 entries carry one tag; `invalidate_tag` is timed, then a read of one of
 //!   the entries is checked to be a miss. The cost does not depend on the number of entries.
@@ -10,27 +10,17 @@
 //!   its latency percentiles during the invalidation are reported next to a baseline measured
 //!   just before. SCAN COUNT and UNLINK batch are 1,000 (see `store/redis.rs`).
 
-#[path = "../tests/support/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cachette::{Cache, LoadOptions};
-use redis_server::RedisServer;
+use cachette_benches::RedisServer;
+use cachette_benches::stats::pct;
 
 const TAGGED: u32 = 100_000;
 const PATTERN_KEYS: u32 = 1_000_000;
 const OTHER_KEYS: u32 = 10_000;
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
 
 /// GETs `probe` on its own connection until `stop`, returning each latency.
 async fn probe_latency(url: String, stop: Arc<AtomicBool>) -> Vec<Duration> {
@@ -138,9 +128,9 @@ async fn main() {
         println!(
             "| other client's GET, {name} | n={} p50 {:.0?} p99 {:.0?} p99.9 {:.0?} max {:.0?} |",
             lat.len(),
-            percentile(lat, 0.50),
-            percentile(lat, 0.99),
-            percentile(lat, 0.999),
+            pct(lat, 0.50),
+            pct(lat, 0.99),
+            pct(lat, 0.999),
             lat.last().copied().unwrap_or_default()
         );
     }

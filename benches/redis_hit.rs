@@ -1,9 +1,9 @@
 //! What a `#[cached]` hit on Redis costs next to the same read written by hand with redis-rs.
 //!
-//! Run with `cargo bench --bench redis_hit` (release profile). No criterion: this binary starts
-//! its own `redis-server` on a free loopback port (`--save "" --appendonly no`, through the test
-//! helper; 127.0.0.1:6379 is never touched), runs every comparison interleaved in one process
-//! on a multi-thread Tokio runtime, and prints a markdown table to stdout.
+//! Run with `cargo bench -p cachette-benches --bench redis_hit` (release profile). No criterion:
+//! this binary starts its own `redis-server` on a free loopback port (`--save "" --appendonly no`,
+//! through the test helper; 127.0.0.1:6379 is never touched), runs every comparison interleaved in
+//! one process on a multi-thread Tokio runtime, and prints a markdown table to stdout.
 //!
 //! The two sides, per operation:
 //!
@@ -24,20 +24,16 @@
 //! gives the median and min–max over repetitions, and the A/B ratio computed within each
 //! repetition pair.
 
-#[path = "../tests/support/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
-
 use std::hint::black_box;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cachette::{Cache, cached};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis_server::RedisServer;
-use serde::{Deserialize, Serialize};
-use tokio::sync::Barrier;
+use cachette_benches::RedisServer;
+use cachette_benches::ab::{Metric, SeqRun, run_concurrent, run_sequential};
+use cachette_benches::payload::{Payload, make_payload};
+use cachette_benches::table::{cell, ops_cell, size_label};
+use redis::aio::ConnectionManager;
 
 /// Repetitions of each A/B pair.
 const REPS: usize = 5;
@@ -57,40 +53,6 @@ const SIZES: [u64; 2] = [256, 4096];
 
 /// Runs of the function body; only the preloading calls may run it.
 static LOADS: AtomicU64 = AtomicU64::new(0);
-
-/// The cached value: an id and a body of pseudo-random printable ASCII, sized so the postcard
-/// encoding of the whole struct is exactly `id` bytes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Payload {
-    id: u64,
-    body: String,
-}
-
-/// The value for `id`: deterministic, and `id` bytes long in postcard.
-fn make_payload(id: u64) -> Payload {
-    let target = usize::try_from(id).expect("a small size");
-    let mut state = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut chars = String::with_capacity(target);
-    while chars.len() < target {
-        // xorshift64*
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        chars.push(char::from(b' ' + ((r >> 32) % 95) as u8));
-    }
-    // The varint lengths make the overhead depend on the body length: find the body that fits.
-    for len in (0..=target).rev() {
-        let candidate = Payload {
-            id,
-            body: chars[..len].to_owned(),
-        };
-        if postcard::to_allocvec(&candidate).expect("encodes").len() == target {
-            return candidate;
-        }
-    }
-    panic!("no body length gives a {target}-byte encoding");
-}
 
 // `compress = false`: the 4 KiB value is above cachette's default 1 KiB compression threshold;
 // without it the stored entry would be deflated and A would read fewer bytes than the value.
@@ -128,119 +90,13 @@ impl Side {
     }
 }
 
-/// Sequential awaits on one task: every operation's latency.
-struct SeqRun {
-    ops_per_s: f64,
-    p50_us: f64,
-    p99_us: f64,
-}
+/// A side reading one id, as the measuring loops run it.
+#[derive(Clone)]
+struct Hit(Side, u64);
 
-async fn run_sequential(side: &Side, id: u64, dur: Duration) -> SeqRun {
-    let mut side = side.clone();
-    tokio::spawn(async move {
-        let mut lat: Vec<u64> = Vec::with_capacity(400_000);
-        let start = Instant::now();
-        let deadline = start + dur;
-        let last = loop {
-            let t0 = Instant::now();
-            black_box(side.hit(id).await);
-            let t1 = Instant::now();
-            lat.push((t1 - t0).as_nanos() as u64);
-            if t1 >= deadline {
-                break t1;
-            }
-        };
-        let ops = lat.len();
-        lat.sort_unstable();
-        SeqRun {
-            ops_per_s: ops as f64 / (last - start).as_secs_f64(),
-            p50_us: percentile(&lat, 0.50) / 1e3,
-            p99_us: percentile(&lat, 0.99) / 1e3,
-        }
-    })
-    .await
-    .expect("the sequential task")
-}
-
-/// `TASKS` tasks calling in a loop until told to stop; operations per second over all of them.
-async fn run_concurrent(side: &Side, id: u64, dur: Duration) -> f64 {
-    let stop = Arc::new(AtomicBool::new(false));
-    let barrier = Arc::new(Barrier::new(TASKS + 1));
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|_| {
-            let mut side = side.clone();
-            let stop = stop.clone();
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let mut ops = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    black_box(side.hit(id).await);
-                    ops += 1;
-                }
-                ops
-            })
-        })
-        .collect();
-    barrier.wait().await;
-    let start = Instant::now();
-    tokio::time::sleep(dur).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.expect("a concurrent task");
-    }
-    total as f64 / start.elapsed().as_secs_f64()
-}
-
-/// The value at `q` of sorted nanoseconds (nearest rank).
-fn percentile(sorted: &[u64], q: f64) -> f64 {
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1] as f64
-}
-
-/// Median, min and max.
-fn summary(values: &[f64]) -> (f64, f64, f64) {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    (median, v[0], v[n - 1])
-}
-
-/// `median (min–max)` with `decimals` decimals.
-fn cell(values: &[f64], decimals: usize) -> String {
-    let (med, min, max) = summary(values);
-    format!("{med:.decimals$} ({min:.decimals$}–{max:.decimals$})")
-}
-
-/// Like [`cell`], for operations per second: whole numbers with thin groups.
-fn ops_cell(values: &[f64]) -> String {
-    let (med, min, max) = summary(values);
-    format!("{} ({}–{})", group(med), group(min), group(max))
-}
-
-fn group(v: f64) -> String {
-    let digits = format!("{:.0}", v);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn size_label(size: u64) -> &'static str {
-    match size {
-        256 => "256 B",
-        4096 => "4 KiB",
-        _ => "?",
+impl cachette_benches::ab::Side for Hit {
+    async fn call(&mut self) {
+        black_box(self.0.hit(self.1).await);
     }
 }
 
@@ -273,15 +129,8 @@ fn main() {
             .redis(server.url())
             .build()
             .expect("the Redis cache");
-        // The same settings as cachette's `RedisStore` with its defaults.
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_millis(250)))
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_with_config(server.client(), config)
-            .await
-            .expect("a connection manager to the bench server");
+        // The raw side: the same settings as cachette's `RedisStore` defaults.
+        let conn = cachette_benches::raw_connection(&server).await;
 
         // Preload every value with one call each and check what Redis holds.
         let mut sync_conn = server.conn();
@@ -326,57 +175,37 @@ fn main() {
             let label = size_label(size);
 
             // Concurrency 1.
-            run_sequential(&a, size, WARMUP).await;
-            run_sequential(&b, size, WARMUP).await;
+            run_sequential(&Hit(a.clone(), size), WARMUP).await;
+            run_sequential(&Hit(b.clone(), size), WARMUP).await;
             let mut seq = SeqPairs::default();
             for rep in 0..REPS {
                 if rep % 2 == 0 {
-                    seq.a.push(run_sequential(&a, size, RUN).await);
-                    seq.b.push(run_sequential(&b, size, RUN).await);
+                    seq.a.push(run_sequential(&Hit(a.clone(), size), RUN).await);
+                    seq.b.push(run_sequential(&Hit(b.clone(), size), RUN).await);
                 } else {
-                    seq.b.push(run_sequential(&b, size, RUN).await);
-                    seq.a.push(run_sequential(&a, size, RUN).await);
+                    seq.b.push(run_sequential(&Hit(b.clone(), size), RUN).await);
+                    seq.a.push(run_sequential(&Hit(a.clone(), size), RUN).await);
                 }
             }
-            let pick = |runs: &[SeqRun], f: fn(&SeqRun) -> f64| -> Vec<f64> {
-                runs.iter().map(f).collect()
-            };
-            let ratio = |f: fn(&SeqRun) -> f64| -> Vec<f64> {
-                seq.a.iter().zip(&seq.b).map(|(a, b)| f(a) / f(b)).collect()
-            };
-            let p50 = |r: &SeqRun| r.p50_us;
-            let p99 = |r: &SeqRun| r.p99_us;
-            let ops = |r: &SeqRun| r.ops_per_s;
-            table.push(format!(
-                "| {label} | 1 | p50 latency, µs | {} | {} | {} |",
-                cell(&pick(&seq.a, p50), 1),
-                cell(&pick(&seq.b, p50), 1),
-                cell(&ratio(p50), 2)
-            ));
-            table.push(format!(
-                "| {label} | 1 | p99 latency, µs | {} | {} | {} |",
-                cell(&pick(&seq.a, p99), 1),
-                cell(&pick(&seq.b, p99), 1),
-                cell(&ratio(p99), 2)
-            ));
-            table.push(format!(
-                "| {label} | 1 | ops/s | {} | {} | {} |",
-                ops_cell(&pick(&seq.a, ops)),
-                ops_cell(&pick(&seq.b, ops)),
-                cell(&ratio(ops), 2)
-            ));
+            for metric in [Metric::P50, Metric::P99, Metric::Ops] {
+                let [cell_a, cell_b, ratio] = metric.cells(&seq.a, &seq.b);
+                table.push(format!(
+                    "| {label} | 1 | {} | {cell_a} | {cell_b} | {ratio} |",
+                    metric.name()
+                ));
+            }
 
             // Concurrency 64.
-            run_concurrent(&a, size, WARMUP).await;
-            run_concurrent(&b, size, WARMUP).await;
+            run_concurrent(&Hit(a.clone(), size), TASKS, WARMUP).await;
+            run_concurrent(&Hit(b.clone(), size), TASKS, WARMUP).await;
             let (mut ca, mut cb) = (Vec::new(), Vec::new());
             for rep in 0..REPS {
                 if rep % 2 == 0 {
-                    ca.push(run_concurrent(&a, size, RUN).await);
-                    cb.push(run_concurrent(&b, size, RUN).await);
+                    ca.push(run_concurrent(&Hit(a.clone(), size), TASKS, RUN).await);
+                    cb.push(run_concurrent(&Hit(b.clone(), size), TASKS, RUN).await);
                 } else {
-                    cb.push(run_concurrent(&b, size, RUN).await);
-                    ca.push(run_concurrent(&a, size, RUN).await);
+                    cb.push(run_concurrent(&Hit(b.clone(), size), TASKS, RUN).await);
+                    ca.push(run_concurrent(&Hit(a.clone(), size), TASKS, RUN).await);
                 }
             }
             let r: Vec<f64> = ca.iter().zip(&cb).map(|(a, b)| a / b).collect();

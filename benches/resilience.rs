@@ -1,9 +1,9 @@
 //! What a cached call costs while Redis is healthy, frozen, dead and coming back, and whether
 //! the process' memory stays flat under a long mixed workload.
 //!
-//! Run with `cargo bench --bench resilience` (release profile; about 11 minutes with the
-//! defaults, most of it the soak). No criterion: this binary starts its own `redis-server` on a
-//! free loopback port (`--save "" --appendonly no`, through the test helper; 127.0.0.1:6379 is
+//! Run with `cargo bench -p cachette-benches --bench resilience` (release profile; about 11 minutes
+//! with the defaults, most of it the soak). No criterion: this binary starts its own `redis-server`
+//! on a free loopback port (`--save "" --appendonly no`, through the test helper; 127.0.0.1:6379 is
 //! never touched) on a 2-worker Tokio runtime, and prints markdown tables to stdout.
 //!
 //! **Phases.** `RESILIENCE_TASKS` tasks (16) call one `#[cached]` function (a 1 ms sleep stands
@@ -37,17 +37,14 @@
 //! `RESILIENCE_ONLY=phases` or `RESILIENCE_ONLY=soak` runs one part;
 //! `RESILIENCE_SOAK_SECS=30` tries the soak out quickly.
 
-#[path = "../tests/support/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
-
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use cachette::{Cache, Health, cached};
-use redis_server::RedisServer;
+use cachette_benches::RedisServer;
+use cachette_benches::stats::{Rng, pct, zipf_cdf};
 use serde::{Deserialize, Serialize};
 
 /// What the loader costs: a small database query.
@@ -111,43 +108,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
             .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
         Err(_) => default,
     }
-}
-
-/// xorshift64: deterministic per task, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(0x9E37_79B9_7F4A_7C15 ^ (seed + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// The cumulative distribution of Zipf(1.0) over `n` ranks.
-fn zipf_cdf(n: u64) -> Vec<f64> {
-    let total: f64 = (1..=n).map(|r| 1.0 / r as f64).sum();
-    let mut acc = 0.0;
-    (1..=n)
-        .map(|r| {
-            acc += 1.0 / r as f64 / total;
-            acc
-        })
-        .collect()
-}
-
-/// Nearest-rank percentile of sorted durations.
-fn pct(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 /// A duration the way a reader compares them here: µs below 1 ms, ms above.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace, on a fresh machine too: installs `redis-server`
 # (and `openssl`, for the TLS tests' certificates) when missing (the integration tests start their own servers on free loopback ports),
-# then formatting, clippy and the whole test suite.
+# then formatting, clippy, the documentation and the whole test suite.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -47,6 +47,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "cargo doc --no-deps --workspace --all-features (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --all-features
 
 step "cargo test --workspace --all-features"
 cargo test --workspace --all-features

@@ -1,8 +1,6 @@
 //! An axum handler takes `#[cached]` unchanged: identifiers bound in `Path(id)` are usable in
 //! the key, `State` is skipped, and `Json<T>` round-trips through the cache.
 
-#![cfg(feature = "axum")]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 

@@ -1,8 +1,6 @@
 //! Healthcare rules against a real `redis-server`: nothing protected in plaintext anywhere,
 //! sealing bound to keys, key rotation, patient invalidation, TTL caps, audit events.
 
-#![cfg(feature = "healthcare")]
-
 mod support;
 
 use std::sync::{Arc, Mutex};

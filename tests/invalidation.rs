@@ -18,26 +18,23 @@ struct Fixture {
     _cluster: Option<RedisCluster>,
 }
 
-fn memory() -> Fixture {
-    Fixture {
-        cache: Cache::builder().prefix("t").build().unwrap(),
-        server: None,
-        _cluster: None,
+impl Fixture {
+    /// A fixture of one of the in-process or single-server caches of `support::caches`.
+    fn single((cache, server): (Cache, Option<RedisServer>)) -> Fixture {
+        Fixture {
+            cache,
+            server,
+            _cluster: None,
+        }
     }
 }
 
+fn memory() -> Fixture {
+    Fixture::single(support::caches::memory())
+}
+
 fn redis() -> Fixture {
-    let server = RedisServer::start();
-    let cache = Cache::builder()
-        .redis(server.url())
-        .prefix("t")
-        .build()
-        .unwrap();
-    Fixture {
-        cache,
-        server: Some(server),
-        _cluster: None,
-    }
+    Fixture::single(support::caches::redis())
 }
 
 /// A Redis Cluster of three masters with a replica each; what only a cluster needs checking is in
@@ -351,11 +348,7 @@ async fn clear_stays_inside_the_prefix(fx: Fixture) {
     fx.cache.invalidate_tag("tag").await.unwrap();
     fx.cache.invalidate("b").await.unwrap();
     if let Some(server) = &fx.server {
-        let other = Cache::builder()
-            .redis(server.url())
-            .prefix("other")
-            .build()
-            .unwrap();
+        let other = support::caches::on_server(server, "other");
         other
             .set("kept", &1u8, Duration::from_secs(60))
             .await

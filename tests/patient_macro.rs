@@ -1,7 +1,5 @@
 //! `#[patient_cache]` and `#[invalidate_patient_cache]` against a real `redis-server`.
 
-#![cfg(feature = "healthcare")]
-
 mod support;
 
 use std::sync::Arc;

@@ -1,7 +1,5 @@
 //! A program that links in a protected function refuses to build a cache without keys.
 
-#![cfg(feature = "healthcare")]
-
 use std::collections::HashMap;
 use std::sync::Arc;
 

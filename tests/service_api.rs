@@ -131,6 +131,28 @@ where
         .await
 }
 
+/// Offers `first` and then `second` to [`load_counted`] on `key`: the first call loads `first`,
+/// the second is served `first` from the cache.
+async fn assert_loaded_then_served<T>(
+    cache: &Cache,
+    key: &str,
+    options: &LoadOptions,
+    calls: &AtomicUsize,
+    first: T,
+    second: T,
+) where
+    T: Serialize + serde::de::DeserializeOwned + Clone + PartialEq + std::fmt::Debug,
+{
+    assert_eq!(
+        load_counted(cache, key, options, calls, first.clone()).await,
+        Ok(first.clone())
+    );
+    assert_eq!(
+        load_counted(cache, key, options, calls, second).await,
+        Ok(first)
+    );
+}
+
 /// Checks that `key` has at most `ttl` left and has lost no more than the time since `since`
 /// (taken before the write).
 async fn assert_ttl(cache: &Cache, key: &str, ttl: Duration, since: Instant) {
@@ -198,14 +220,7 @@ async fn get_or_load_caches_ok_values(backend: Backend) {
 
     // Structured values, and keys are independent of each other.
     let other = AtomicUsize::new(0);
-    assert_eq!(
-        load_counted(&cache, "user:1", &opts, &other, ada()).await,
-        Ok(ada())
-    );
-    assert_eq!(
-        load_counted(&cache, "user:1", &opts, &other, ada()).await,
-        Ok(ada())
-    );
+    assert_loaded_then_served(&cache, "user:1", &opts, &other, ada(), ada()).await;
     assert_eq!(other.load(SeqCst), 1);
     assert_eq!(calls.load(SeqCst), 1);
 
@@ -242,14 +257,7 @@ async fn get_or_load_returns_errors_untouched_and_uncached(backend: Backend) {
     assert_eq!(calls.load(SeqCst), 2, "the loader runs again after an Err");
 
     // The first Ok is cached.
-    assert_eq!(
-        load_counted(&cache, "flaky", &opts, &calls, 7u32).await,
-        Ok(7)
-    );
-    assert_eq!(
-        load_counted(&cache, "flaky", &opts, &calls, 8u32).await,
-        Ok(7)
-    );
+    assert_loaded_then_served(&cache, "flaky", &opts, &calls, 7u32, 8u32).await;
     assert_eq!(calls.load(SeqCst), 3);
 }
 
@@ -386,14 +394,7 @@ async fn values_over_max_entry_bytes_are_not_stored(backend: Backend) {
     );
 
     // Values under the limit are cached by the same cache.
-    assert_eq!(
-        load_counted(&cache, "tiny", &opts, &calls, 1u8).await,
-        Ok(1)
-    );
-    assert_eq!(
-        load_counted(&cache, "tiny", &opts, &calls, 1u8).await,
-        Ok(1)
-    );
+    assert_loaded_then_served(&cache, "tiny", &opts, &calls, 1u8, 1u8).await;
     assert_eq!(calls.load(SeqCst), 3);
 }
 
@@ -512,11 +513,7 @@ async fn entries_record_their_codec(backend: Backend) {
 #[tokio::test]
 async fn redis_keys_are_prefix_plus_key_with_the_ttl_given() {
     let server = RedisServer::start();
-    let cache = Cache::builder()
-        .redis(server.url())
-        .prefix("t")
-        .build()
-        .unwrap();
+    let cache = support::caches::on_server(&server, "t");
     let mut conn = server.conn();
 
     let ttl = Duration::from_secs(90);
@@ -550,11 +547,7 @@ async fn redis_keys_are_prefix_plus_key_with_the_ttl_given() {
     assert_eq!(keys, ["t:a", "t:answer", "t:b", "t:user:1"]);
 
     // A prefix already ending in `:` gets no second one; no prefix means the bare key.
-    let colon = Cache::builder()
-        .redis(server.url())
-        .prefix("app:")
-        .build()
-        .unwrap();
+    let colon = support::caches::on_server(&server, "app:");
     colon.set("k", &1u8, MINUTE).await.unwrap();
     let bare = Cache::builder().redis(server.url()).build().unwrap();
     bare.set("k", &1u8, MINUTE).await.unwrap();
@@ -569,11 +562,7 @@ async fn redis_keys_are_prefix_plus_key_with_the_ttl_given() {
 #[tokio::test]
 async fn redis_corrupted_entries_are_misses_and_get_overwritten() {
     let server = RedisServer::start();
-    let cache = Cache::builder()
-        .redis(server.url())
-        .prefix("t")
-        .build()
-        .unwrap();
+    let cache = support::caches::on_server(&server, "t");
     let mut conn = server.conn();
     let opts = LoadOptions::ttl(MINUTE);
 
@@ -617,23 +606,43 @@ async fn redis_corrupted_entries_are_misses_and_get_overwritten() {
     assert_eq!(cache.get::<Vec<User>>("typed").await.unwrap(), None);
 }
 
+/// A `redis-server` that a test stops and restarts, a cache on it whose commands and
+/// connections give up after 200 ms, and `answer` = 42 loaded through it (counted in `calls`).
+struct Outage {
+    server: RedisServer,
+    cache: Cache,
+    opts: LoadOptions,
+    calls: AtomicUsize,
+}
+
+impl Outage {
+    async fn start() -> Outage {
+        let server = RedisServer::start();
+        let cache =
+            support::caches::on_server_with_timeout(&server, "t", Duration::from_millis(200));
+        let opts = LoadOptions::ttl(MINUTE);
+        let calls = AtomicUsize::new(0);
+        assert_eq!(
+            load_counted(&cache, "answer", &opts, &calls, 42u32).await,
+            Ok(42)
+        );
+        Outage {
+            server,
+            cache,
+            opts,
+            calls,
+        }
+    }
+}
+
 #[tokio::test]
 async fn redis_outage_runs_the_loader_and_reports_store_errors() {
-    let mut server = RedisServer::start();
-    let cache = Cache::builder()
-        .redis(server.url())
-        .prefix("t")
-        .command_timeout(Duration::from_millis(200))
-        .connection_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let opts = LoadOptions::ttl(MINUTE);
-    let calls = AtomicUsize::new(0);
-
-    assert_eq!(
-        load_counted(&cache, "answer", &opts, &calls, 42u32).await,
-        Ok(42)
-    );
+    let Outage {
+        mut server,
+        cache,
+        opts,
+        calls,
+    } = Outage::start().await;
     cache.ping().await.unwrap();
 
     server.stop();
@@ -694,20 +703,12 @@ async fn redis_outage_runs_the_loader_and_reports_store_errors() {
 
 #[tokio::test]
 async fn redis_cache_recovers_when_the_server_comes_back() {
-    let mut server = RedisServer::start();
-    let cache = Cache::builder()
-        .redis(server.url())
-        .prefix("t")
-        .command_timeout(Duration::from_millis(200))
-        .connection_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let opts = LoadOptions::ttl(MINUTE);
-    let calls = AtomicUsize::new(0);
-    assert_eq!(
-        load_counted(&cache, "answer", &opts, &calls, 42u32).await,
-        Ok(42)
-    );
+    let Outage {
+        mut server,
+        cache,
+        opts,
+        calls,
+    } = Outage::start().await;
 
     server.stop();
     assert!(cache.get::<u32>("answer").await.is_err());
@@ -726,14 +727,7 @@ async fn redis_cache_recovers_when_the_server_comes_back() {
 
     // The restarted server is empty (nothing persisted); caching works again.
     assert_eq!(cache.get::<u32>("answer").await.unwrap(), None);
-    assert_eq!(
-        load_counted(&cache, "answer", &opts, &calls, 43u32).await,
-        Ok(43)
-    );
-    assert_eq!(
-        load_counted(&cache, "answer", &opts, &calls, 44u32).await,
-        Ok(43)
-    );
+    assert_loaded_then_served(&cache, "answer", &opts, &calls, 43u32, 44u32).await;
     assert_eq!(calls.load(SeqCst), 2);
     let exists: u32 = redis::cmd("EXISTS")
         .arg("t:answer")

@@ -234,11 +234,7 @@ fn command_counts(server: &RedisServer) -> std::collections::BTreeMap<String, u6
 #[tokio::test]
 async fn a_miss_is_three_round_trips_and_leaves_no_lease() {
     let server = RedisServer::start();
-    let cache = Cache::builder()
-        .redis(server.url())
-        .prefix("m")
-        .build()
-        .unwrap();
+    let cache = support::caches::on_server(&server, "m");
     let o = LoadOptions::ttl(Duration::from_secs(60));
     // Warm the connection and the script cache, so that only the miss is counted.
     cache

@@ -3,8 +3,6 @@
 //! TLS port and a TLS connection that does not trust the CA are refused, and the cached
 //! function still answers (uncached).
 
-#![cfg(feature = "tls")]
-
 mod support;
 
 use std::net::{Ipv4Addr, TcpListener};

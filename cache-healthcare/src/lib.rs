@@ -4,7 +4,7 @@
 //!
 //! A redis dump, a `redis-cli --scan`, a SLOWLOG or a log file shows no protected health
 //! information: values are sealed, identifiers hashed, and audit events carry hashes only.
-//! Configure with `CACHE_ENCRYPTION_KEYS` and `CACHE_HASH_KEY` (see [`env`]); a cache refuses
+//! Configure with `CACHE_ENCRYPTION_KEYS` and `CACHE_HASH_KEY` (see [`env`](mod@env)); a cache refuses
 //! to build when protected functions are linked in and these are missing.
 
 #![warn(missing_docs)]

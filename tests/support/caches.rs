@@ -1,6 +1,8 @@
 //! The caches most behavioural tests run against: in process, on a `redis-server` of their
 //! own, and on a Redis Cluster of their own (servers kept alive by the returned handle).
 
+use std::time::Duration;
+
 use cachette::Cache;
 
 use super::{RedisCluster, RedisServer};
@@ -13,12 +15,28 @@ pub fn memory() -> (Cache, Option<RedisServer>) {
 /// A cache with the prefix `t` on a fresh `redis-server`.
 pub fn redis() -> (Cache, Option<RedisServer>) {
     let server = RedisServer::start();
-    let cache = Cache::builder()
+    (on_server(&server, "t"), Some(server))
+}
+
+/// A cache with `prefix` on `server`, with the default settings.
+pub fn on_server(server: &RedisServer, prefix: &str) -> Cache {
+    Cache::builder()
         .redis(server.url())
-        .prefix("t")
+        .prefix(prefix)
         .build()
-        .unwrap();
-    (cache, Some(server))
+        .unwrap()
+}
+
+/// A cache with `prefix` on `server` whose commands and connections give up after `timeout`:
+/// for tests that stop the server.
+pub fn on_server_with_timeout(server: &RedisServer, prefix: &str, timeout: Duration) -> Cache {
+    Cache::builder()
+        .redis(server.url())
+        .prefix(prefix)
+        .command_timeout(timeout)
+        .connection_timeout(timeout)
+        .build()
+        .unwrap()
 }
 
 /// A cache with the prefix `t` on a fresh Redis Cluster of three masters with a replica each.

@@ -1,5 +1,5 @@
 //! A clinic service: patient, appointment and doctor endpoints cached with cachette's
-//! healthcare rules. `cargo run --example clinic --features healthcare,axum`
+//! healthcare rules. `cargo run -p clinic`
 //!
 //! Runs on the embedded in-process cache by default, or on Redis with `REDIS_URL`. Protected
 //! values need keys: set `CACHE_ENCRYPTION_KEYS` and `CACHE_HASH_KEY` (see the README); without
