@@ -188,21 +188,25 @@ impl Store for MemoryStore {
 
     async fn write_tombstones(&self, keys: &[String], ttl: Duration) -> Result<u64, StoreError> {
         let mut held = 0;
-        let expires_at = Self::deadline(Instant::now(), ttl);
+        let now = Instant::now();
+        let expires_at = Self::deadline(now, ttl);
         for key in keys {
-            let tomb = Bytes::from(entry::tombstone());
-            if let Some(old) = self.inner.get(key) {
-                if old.expires_at > Instant::now() && !entry::is_tombstone(&old.value) {
-                    held += 1;
-                }
-            }
-            self.inner.insert(
-                key.clone(),
-                Slot {
-                    value: tomb,
-                    expires_at,
-                },
-            );
+            // A compute, not an insert: moka serializes computes of one key, and the
+            // conditional write is one, so a write that compared the old entry cannot land
+            // after this tombstone.
+            self.inner
+                .entry_by_ref(key.as_str())
+                .and_compute_with(|current| {
+                    if let Some(old) = current.map(|e| e.into_value()) {
+                        if old.expires_at > now && !entry::is_tombstone(&old.value) {
+                            held += 1;
+                        }
+                    }
+                    Op::Put(Slot {
+                        value: Bytes::from(entry::tombstone()),
+                        expires_at,
+                    })
+                });
         }
         Ok(held)
     }
@@ -210,14 +214,15 @@ impl Store for MemoryStore {
     async fn bump_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
         let expires_at = Self::deadline(Instant::now(), ttl);
         for key in tag_keys {
+            // A compute, serialized with `extend_versions` (a compute too): a lengthening
+            // that read the old version cannot put it back over the new one.
             let version = Bytes::copy_from_slice(&crate::random::token8());
-            self.inner.insert(
-                key.clone(),
-                Slot {
+            self.inner.entry_by_ref(key.as_str()).and_compute_with(|_| {
+                Op::Put(Slot {
                     value: version,
                     expires_at,
-                },
-            );
+                })
+            });
         }
         Ok(())
     }
