@@ -20,6 +20,7 @@ on_both!(
     without_fail_safe_the_error_is_returned,
     a_slow_loader_past_its_timeout_serves_the_old_value,
     a_load_past_its_timeout_stays_the_only_load_of_its_key,
+    inline_callers_past_the_timeout_are_served_the_old_value,
     jitter_spreads_ttls_below_the_ttl,
     early_refresh_reloads_before_staleness,
     force_refresh_bypasses_the_cached_value,
@@ -283,6 +284,39 @@ async fn a_load_past_its_timeout_stays_the_only_load_of_its_key(cache: Cache) {
     }
     assert_eq!(cache.get::<u32>("one").await.unwrap(), Some(2));
     assert_eq!(runs.load(SeqCst), 2);
+}
+
+/// Regression: with an inline loader (`get_or_load`), a leader past its timeout sent its
+/// followers round again instead of serving them the old value; after three rounds they ran
+/// the slow loader uncached, with no timeout at all.
+async fn inline_callers_past_the_timeout_are_served_the_old_value(cache: Cache) {
+    let o = LoadOptions::ttl(SHORT)
+        .fail_safe(Duration::from_secs(3600))
+        .timeout(Duration::from_millis(30));
+    let first = cache
+        .get_or_load("inline", &o, || async { Ok::<u32, String>(1) })
+        .await;
+    assert_eq!(first, Ok(1));
+    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+
+    // The database hangs until the end of the test.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (cache, o, gate) = (cache.clone(), o.clone(), gate.clone());
+        callers.spawn(async move {
+            let call = cache.get_or_load("inline", &o, || async move {
+                let _open = gate.acquire().await;
+                Ok::<u32, String>(2)
+            });
+            tokio::time::timeout(Duration::from_secs(10), call).await
+        });
+    }
+    while let Some(got) = callers.join_next().await {
+        let got = got.unwrap();
+        assert_eq!(got, Ok(Ok(1)), "the old value, well within 10 s");
+    }
+    gate.add_permits(100);
 }
 
 async fn jitter_spreads_ttls_below_the_ttl(cache: Cache) {

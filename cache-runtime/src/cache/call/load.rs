@@ -189,7 +189,7 @@ impl Cache {
                         // leave the caller goes on in a task, still leading the key's flight,
                         // so that callers meanwhile wait for it (each up to its own timeout)
                         // rather than start loads of their own: one load per key, timed out
-                        // or not. A load that may not leave is dropped here, and ends.
+                        // or not. A load that may not leave is dropped here.
                         if let Some(lease) = &lease {
                             self.release_lease(lease).await;
                         }
@@ -198,7 +198,13 @@ impl Cache {
                             bg.leader = Some(leader);
                             M::spawn_finish(bg, started_ms, fut);
                         } else {
-                            leader.publish(Published::Retry);
+                            // The load ends here. Followers that read this very entry are
+                            // served it too (it is what each of them would fall back to);
+                            // others read again.
+                            leader.publish(match &read.observed {
+                                Some(bytes) => Published::Entry(bytes.clone(), read.clone()),
+                                None => Published::Retry,
+                            });
                         }
                         return self.serve_fallback(call, fallback);
                     }
