@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use cachette::{Cache, LoadOptions};
 use support::RedisServer;
+use support::rng::Rng;
 
 const ROWS: u64 = 6;
 const READERS: usize = 8;
@@ -87,25 +88,6 @@ struct Run {
 impl Run {
     fn tick(&self) -> u64 {
         self.clock.fetch_add(1, SeqCst)
-    }
-}
-
-/// xorshift64*: a small generator whose sequence the seed fixes.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn fork(&mut self, salt: u64) -> Rng {
-        Rng((self.next() ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
     }
 }
 
@@ -346,7 +328,7 @@ fn check(run: &Run, store: &str, seed: u64) {
 
 async fn history(cache: Cache, server: Option<Arc<RedisServer>>, store: &str) {
     let seed = seed();
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let run = Arc::new(Run {
         db: Db {
             versions: (0..ROWS).map(|_| AtomicU64::new(1)).collect(),
