@@ -59,11 +59,11 @@ impl EntryTimes {
         ttl: Duration,
         stale: Duration,
     ) -> Self {
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        use crate::clock::millis;
         EntryTimes {
             created_ms: started_ms,
-            fresh_until_ms: started_ms.saturating_add(ms(stale.min(ttl))),
-            expires_ms: started_ms.saturating_add(ms(ttl)),
+            fresh_until_ms: started_ms.saturating_add(millis(stale.min(ttl))),
+            expires_ms: started_ms.saturating_add(millis(ttl)),
             load_micros: u32::try_from(took.as_micros()).unwrap_or(u32::MAX),
         }
     }

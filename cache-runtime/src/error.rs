@@ -100,12 +100,7 @@ impl StoreError {
     /// the same request will not help.
     pub(crate) fn answered(&self) -> bool {
         match self {
-            StoreError::Redis(e) => {
-                !(e.is_io_error()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()
-                    || e.is_timeout())
-            }
+            StoreError::Redis(e) => !crate::store::unreachable(e),
             _ => false,
         }
     }

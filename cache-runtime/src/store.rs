@@ -13,6 +13,7 @@ use bytes::Bytes;
 pub use self::breaker::BreakerState;
 pub use self::memory::MemoryStore;
 pub(crate) use self::redis::redact as redact_url;
+pub(crate) use self::redis::unreachable;
 pub use self::redis::{RedisStore, RedisStoreConfig};
 use crate::error::StoreError;
 

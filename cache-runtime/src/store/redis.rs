@@ -245,7 +245,8 @@ impl RedisStore {
 
 /// Whether `e` says the server could not be reached (as opposed to an answer that is an
 /// error): what the breaker counts as a failure.
-fn unreachable(e: &redis::RedisError) -> bool {
+/// Whether `e` says the server could not be reached (rather than that it answered).
+pub(crate) fn unreachable(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
 }
 
