@@ -244,21 +244,22 @@ impl Cache {
             }
         }
 
-        let mut published = Published::Retry;
-        match out.cached_value(policy.cache_none) {
+        let written = match out.cached_value(policy.cache_none) {
             Some(value) => {
                 let times = LoadTimes { started_ms, took };
-                if let Some(bytes) = self.write(call, value, &read, times.into(), cond).await {
-                    published = Published::Entry(bytes, read.clone());
-                }
+                self.write(call, value, &read, times.into(), cond).await
             }
-            None => self.release_unwritten(cond).await,
-        }
-        if matches!(published, Published::Retry) {
-            if let Some(s) = share {
-                published = Published::Outcome((s.to_any)(&out), read.clone());
+            None => {
+                self.release_unwritten(cond).await;
+                None
             }
-        }
+        };
+        // The read goes with the result: followers check it against their own.
+        let published = match (written, share) {
+            (Some(bytes), _) => Published::Entry(bytes, read),
+            (None, Some(s)) => Published::Outcome((s.to_any)(&out), read),
+            (None, None) => Published::Retry,
+        };
         leader.publish(published);
         out
     }
