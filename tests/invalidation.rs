@@ -67,6 +67,8 @@ on_both!(
     invalidated_tag_kills_its_entries_only,
     key_invalidation_beats_a_load_in_flight,
     tag_invalidation_beats_a_load_in_flight,
+    pattern_invalidation_beats_a_load_in_flight,
+    clear_beats_a_load_in_flight,
     get_and_exists_respect_tags,
     patterns_remove_exactly_the_matching_keys,
     clear_stays_inside_the_prefix,
@@ -294,6 +296,75 @@ async fn tag_invalidation_beats_a_load_in_flight(fx: Fixture) {
         "and caches it"
     );
     assert_eq!(runs.load(SeqCst), 1);
+}
+
+/// Regression: a pattern deletes keys and leaves no tombstone, so a load in flight that had
+/// found its key empty wrote its older value after the pattern's deletion.
+async fn pattern_invalidation_beats_a_load_in_flight(fx: Fixture) {
+    pattern_beats_a_load_in_flight(&fx, "pattern:1", Some("pattern:*")).await;
+}
+
+async fn clear_beats_a_load_in_flight(fx: Fixture) {
+    pattern_beats_a_load_in_flight(&fx, "cleared:1", None).await;
+}
+
+/// A load of `key` (found empty) blocked while `pattern` (or `clear()`) runs: its caller gets
+/// its value, and nothing is written.
+async fn pattern_beats_a_load_in_flight(fx: &Fixture, key: &'static str, pattern: Option<&str>) {
+    let runs = AtomicU32::new(0);
+    let (task, started, release) = blocked_load(fx, key, &[], 1);
+    started.await.unwrap();
+    match pattern {
+        Some(pattern) => fx.cache.invalidate_pattern(pattern).await.map(|_| ()),
+        None => fx.cache.clear().await.map(|_| ()),
+    }
+    .unwrap();
+    release.send(()).unwrap();
+    assert_eq!(task.await.unwrap(), 1, "the caller still gets its value");
+    assert_eq!(
+        fx.cache.get::<u32>(key).await.unwrap(),
+        None,
+        "but it was not written"
+    );
+    assert_eq!(
+        load(fx, key, &[], &runs, 2).await,
+        2,
+        "the next read loads fresh data"
+    );
+    assert_eq!(load(fx, key, &[], &runs, 3).await, 2, "and caches it");
+}
+
+/// Regression: a server that crashed and restarted empty lost the tombstone of an
+/// invalidation made during a load, and the load, which had found its key empty, wrote its
+/// older value.
+#[tokio::test]
+async fn a_restart_during_a_load_loses_no_invalidation() {
+    let mut server = RedisServer::start();
+    let cache = support::caches::on_server(&server, "t");
+    let fx = Fixture {
+        cache,
+        server: None,
+        _cluster: None,
+    };
+    let (task, started, release) = blocked_load(&fx, "restarted", &[], 1);
+    started.await.unwrap();
+    fx.cache.invalidate("restarted").await.unwrap();
+    server.restart();
+    // The cache reconnects before the load writes: the write reaches the restarted server.
+    let mut attempts = 0;
+    while fx.cache.get::<u32>("probe").await.is_err() {
+        attempts += 1;
+        assert!(attempts < 500, "the cache did not reconnect");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    release.send(()).unwrap();
+    assert_eq!(task.await.unwrap(), 1, "the caller still gets its value");
+    let runs = AtomicU32::new(0);
+    assert_eq!(
+        load(&fx, "restarted", &[], &runs, 2).await,
+        2,
+        "the next read loads fresh data"
+    );
 }
 
 async fn get_and_exists_respect_tags(fx: Fixture) {

@@ -9,6 +9,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -32,13 +33,25 @@ type Slot<B> = watch::Sender<Option<Published<B>>>;
 /// The flights of one cache.
 pub(crate) struct Flights<B> {
     by_key: Mutex<HashMap<String, Arc<Slot<B>>>>,
+    /// The order of reads in this process, handed out by [`Flights::ticket`].
+    order: AtomicU64,
 }
 
 impl<B> Default for Flights<B> {
     fn default() -> Self {
         Flights {
             by_key: Mutex::default(),
+            order: AtomicU64::new(1),
         }
+    }
+}
+
+impl<B> Flights<B> {
+    /// A number larger than every one handed out before: taken before a read, it tells a
+    /// follower whether its leader's read began after the follower's call did (then the
+    /// leader's result is at least as new as anything the follower is owed).
+    pub(crate) fn ticket(&self) -> u64 {
+        self.order.fetch_add(1, Ordering::SeqCst)
     }
 }
 

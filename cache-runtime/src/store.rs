@@ -133,6 +133,11 @@ pub(crate) struct WriteIf<'a> {
     /// A lease to compare-and-delete after the write, whatever the write did:
     /// `(lease key, token)`.
     pub release: Option<(&'a str, &'a [u8])>,
+    /// Whether `release`'s lease should still be held (it is within its TTL): a write over an
+    /// empty key then requires that the store still holds it. A lease lost early was deleted
+    /// by a pattern invalidation, or lost with a restarted server, and the emptiness the read
+    /// saw may have been an invalidation's.
+    pub lease_held: bool,
 }
 
 /// The fingerprint a conditional write compares: an entry's header (its version, flags and

@@ -56,21 +56,33 @@ impl Cache {
         if self.inner.disabled || policy.ttl.is_zero() {
             return load().await;
         }
-        // Invalidations from an outage go first; until they are applied nothing is read. The
-        // call then counts as a failed lookup: an error and a miss, as when the read fails.
-        if let Err(e) = self.flush_pending().await {
-            self.store_error(call.spec, "get", &e);
-            self.count_lookup(call.spec, false, None);
-            return load().await;
-        }
-        // A caller goes round at most a few times: a leader that vanished, or whose load
-        // started from another state of the key, sends its followers back here.
         let mut load = load;
-        for round in 0..3 {
-            let Lookup { found, read } = match self.lookup::<O::Value>(call, round == 0).await {
-                Ok(l) => l,
-                // With the store unreachable, run as if uncached.
-                Err(_) => return load().await,
+        // A caller goes round when its leader vanished, or loaded from a state of the key
+        // older than the one this caller read. Every round waits for a load that ran (or was
+        // cancelled), so loads of a key in this process run one at a time, never side by side.
+        let mut began = None;
+        loop {
+            // The ticket comes before the backlog is applied: a leader whose ticket is newer
+            // than a follower's call began after it, backlog included.
+            let order = self.inner.flights.ticket();
+            let since = *began.get_or_insert(order);
+            let first = since == order;
+            let looked = match self.flush_pending().await {
+                Ok(()) => self.lookup::<O::Value>(call, first, order).await,
+                // Invalidations from an outage go first; until they are applied nothing is
+                // read. The call then counts as a failed lookup: an error and a miss.
+                Err(e) => {
+                    self.store_error(call.spec, "get", &e);
+                    if first {
+                        self.count_lookup(call.spec, false, None);
+                    }
+                    Err(e)
+                }
+            };
+            let (found, read) = match looked {
+                Ok(Lookup { found, read }) => (found, read),
+                // With the store unreachable the call runs uncached, still one load per key.
+                Err(_) => (None, Read::unreached(order)),
             };
             let fallback = match found {
                 Some(found) if policy.force_refresh => Some(found),
@@ -101,14 +113,13 @@ impl Cache {
                 expired => expired,
             };
             match self
-                .load::<O, L, M>(call, read, fallback, load, share)
+                .load::<O, L, M>(call, read, since, fallback, load, share)
                 .await
             {
                 Ok(out) => return out,
                 Err(given_back) => load = given_back,
             }
         }
-        load().await
     }
 
     /// Runs one call of the `#[cached]` function `spec`.
@@ -178,10 +189,11 @@ where
         spec: Some(spec),
         policy: &policy,
     };
+    let order = cache.inner.flights.ticket();
     let read = match cache.flush_pending().await {
         Ok(()) => {
             let keys: Vec<String> = tags.iter().map(|t| cache.tag_key(t)).collect();
-            cache.read_with_versions(&key, &keys).await
+            cache.read_with_versions(&key, &keys, order).await
         }
         Err(e) => Err(e),
     };

@@ -157,12 +157,24 @@ impl Cache {
             .await
     }
 
+    /// Deletes the keys matching `pattern`, and first the leases of those keys: a load of a
+    /// matching key that is in flight and found the key empty would write its (older) value
+    /// after the deletion, and a key found empty is written only under a lease still held.
+    /// (A load that writes and lets go of its lease before its lease is deleted has its entry
+    /// deleted with the keys.)
     async fn invalidate_pattern_now(&self, pattern: &str) -> Result<u64, StoreError> {
         let mut full = String::with_capacity(self.inner.prefix.len() * 2 + pattern.len());
         escape_glob_into(&mut full, &self.inner.prefix);
         full.push_str(pattern);
-        self.inner
-            .store
+        let lease_prefix = self.lease_key("");
+        let lease_prefix = lease_prefix.trim_end_matches('}');
+        let mut leases = String::with_capacity(lease_prefix.len() * 2 + full.len() + 1);
+        escape_glob_into(&mut leases, lease_prefix);
+        leases.push_str(&full);
+        leases.push('}');
+        let store = &self.inner.store;
+        store.delete_matching(&leases, &[]).await?;
+        store
             .delete_matching(&full, &self.lock_key_prefixes())
             .await
     }

@@ -153,6 +153,7 @@ impl Store for MemoryStore {
             observed,
             replace_values,
             release,
+            lease_held,
         } = write;
         let now = Instant::now();
         let result = self.inner.entry_by_ref(key).and_compute_with(|current| {
@@ -160,7 +161,16 @@ impl Store for MemoryStore {
                 .map(|e| e.into_value())
                 .filter(|s| s.expires_at > now);
             let unchanged = match (&current, observed) {
-                (None, None) => true,
+                // A key found empty is written only under a lease still held (see the Redis
+                // script): one deleted by a pattern invalidation may mean an older load.
+                (None, None) => {
+                    !lease_held
+                        || release.is_none_or(|(lease_key, token)| {
+                            self.inner
+                                .get(lease_key)
+                                .is_some_and(|l| l.expires_at > now && l.value[..] == token[..])
+                        })
+                }
                 (Some(cur), Some(seen)) => same_fingerprint(&cur.value, seen),
                 _ => false,
             };
@@ -251,7 +261,11 @@ impl Store for MemoryStore {
         let mut removed = 0;
         for (key, slot) in self.inner.iter() {
             if glob_match(pattern.as_bytes(), key.as_bytes()) && !kept(key.as_bytes(), keep) {
-                self.inner.invalidate(key.as_str());
+                // A compute, not an invalidate: it waits for a conditional write of the key
+                // in progress (which may have seen the lease this deletion follows).
+                self.inner
+                    .entry_by_ref(key.as_str())
+                    .and_compute_with(|_| Op::Remove);
                 if slot.expires_at > now {
                     removed += 1;
                 }

@@ -475,7 +475,7 @@ impl RedisStore {
             .arg(px(w.ttl))
             .arg(u8::from(w.replace_values));
         if let (true, Some((lease_key, token))) = (release, w.release) {
-            inv.key(lease_key).arg(token);
+            inv.key(lease_key).arg(token).arg(u8::from(w.lease_held));
         }
         let mut conn = self.conn()?;
         let wrote: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;

@@ -3,6 +3,7 @@
 //! can, so a lease never outlives its write.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use crate::cache::Cache;
 use crate::store::Store as _;
@@ -15,6 +16,11 @@ use crate::store::Store as _;
 pub(crate) struct Lease {
     pub key: String,
     pub token: [u8; 16],
+    /// Whether the store holds it (it was taken, not assumed while the store was away): only
+    /// then can pattern invalidation stop the load it guards, by deleting it.
+    pub in_store: bool,
+    /// When it was taken: it expires a lease TTL later.
+    pub taken: Instant,
     cache: Cache,
     released: AtomicBool,
 }
@@ -49,7 +55,7 @@ impl Cache {
     /// `<prefix>__cachette:lease:{<full key>}`: inside the prefix (so `clear()` removes
     /// it), and with the entry's key as its hash tag, so that on Redis Cluster the lease lives
     /// in the entry's slot and one script can write the entry and release the lease.
-    fn lease_key(&self, full_key: &str) -> String {
+    pub(crate) fn lease_key(&self, full_key: &str) -> String {
         let prefix = self.inner.prefix.as_str();
         let mut k = String::with_capacity(prefix.len() + 19 + full_key.len());
         k.push_str(prefix);
@@ -66,6 +72,8 @@ impl Cache {
         crate::random::fill(&mut token);
         let ttl = self.inner.limits.lease_ttl;
         let key = self.lease_key(full_key);
+        // Before the request: the store's TTL starts no earlier.
+        let taken = Instant::now();
         let released = match self.inner.store.set_nx(&key, &token, ttl).await {
             Ok(true) => false,
             // Nothing was taken, so there is nothing to release.
@@ -75,6 +83,8 @@ impl Cache {
         Some(Lease {
             key,
             token,
+            in_store: !released,
+            taken,
             cache: self.clone(),
             released: AtomicBool::new(released),
         })

@@ -37,11 +37,14 @@ enum Waited<T> {
 impl Cache {
     /// Joins the key's flight: leads the load (taking the lease, or waiting for another
     /// process's load), or follows this process's leader. `Err` hands the loader back to a
-    /// follower whose leader's result does not hold for it: it reads the key again.
+    /// follower whose leader's result does not hold for it: it reads the key again. `since`
+    /// is the ticket of the caller's first read: a leader's result holds for a follower if the
+    /// leader's read came after it, or saw the very state the follower read.
     pub(crate) async fn load<O, L, M>(
         &self,
         call: Call<'_>,
         read: Read,
+        since: u64,
         fallback: Option<Found<O::Value>>,
         load: L,
         share: Option<&Share<O>>,
@@ -67,14 +70,17 @@ impl Cache {
                 };
                 return match published {
                     Published::Entry(bytes, basis) => {
-                        match self.accept_entry::<O::Value>(call, &bytes, &basis, &read) {
+                        match self.accept_entry::<O::Value>(call, &bytes, &basis, &read, since) {
                             Some(v) => Ok(O::from_cached(v)),
                             None => Err(load),
                         }
                     }
                     // An outcome carries no tags of its own: it holds only for a follower that
-                    // read the very state (entry and tag versions) its load started from.
-                    Published::Outcome(any, basis) if same_state(&basis, &read) => {
+                    // read the very state (entry and tag versions) its load started from, or
+                    // whose call began before that load's read.
+                    Published::Outcome(any, basis)
+                        if basis.order > since || same_state(&basis, &read) =>
+                    {
                         match share.and_then(|s| (s.from_any)(&*any)) {
                             Some(out) => Ok(out),
                             None => Err(load),
@@ -85,12 +91,15 @@ impl Cache {
             }
         };
 
+        if !read.reached {
+            return Ok(self.lead_unreached(call, read, load, leader, share).await);
+        }
         // This process loads the key; across processes, the lease decides who.
         let lease = match self.try_lease(call.key).await {
             Some(lease) => Some(lease),
             // Waiting would return the very value a forced refresh bypasses.
             None if call.policy.force_refresh => None,
-            None => match self.wait_for_other::<O>(call).await {
+            None => match self.wait_for_other::<O>(call, read.order).await {
                 Waited::Value(v, found) => {
                     // Followers take it only if they read this very entry: one that read a
                     // newer state (an invalidation after this read) reads again.
@@ -108,29 +117,62 @@ impl Cache {
             .await)
     }
 
-    /// A follower takes the leader's entry only if it was loaded against the state of the key
-    /// the follower saw, and carries the tag versions the follower read: otherwise the key was
-    /// invalidated while the leader loaded, and the follower goes round again.
+    /// A follower takes the leader's entry if the leader's read began after the follower's
+    /// call (nothing the follower is owed can be newer), or if it was loaded against the state
+    /// of the key the follower saw and carries the tag versions the follower read: otherwise
+    /// the key was invalidated while the leader loaded, and the follower goes round again.
     fn accept_entry<T: DeserializeOwned>(
         &self,
         call: Call<'_>,
         bytes: &[u8],
         basis: &Read,
         read: &Read,
+        since: u64,
     ) -> Option<T> {
-        if !same_entry(basis, read) {
-            return None;
-        }
         let raw = entry::parse(bytes).ok()?;
-        if !raw.tags_current(call.tags, &read.versions) {
+        let holds = basis.order > since
+            || (same_entry(basis, read) && raw.tags_current(call.tags, &read.versions));
+        if !holds {
             return None;
         }
         self.open_payload(call.key, &raw, call.policy.phi).ok()
     }
 
+    /// Leads a load while the store is away: the call runs uncached, and its result still
+    /// reaches the callers that wait for it (the value as the entry it would have been, an
+    /// outcome that is not stored when it can be cloned), so that an outage does not turn
+    /// every caller into a load of its own.
+    async fn lead_unreached<O: Outcome, L: Load<O>>(
+        &self,
+        call: Call<'_>,
+        read: Read,
+        load: L,
+        leader: Leader<Read>,
+        share: Option<&Share<O>>,
+    ) -> O {
+        let started_ms = now_ms();
+        let started = Instant::now();
+        let out = load().await;
+        let times = LoadTimes {
+            started_ms,
+            took: started.elapsed(),
+        };
+        let published = match (share, out.cached_value(call.policy.cache_none)) {
+            (Some(s), _) => Published::Outcome((s.to_any)(&out), read),
+            (None, Some(value)) => match self.prepare(call, value, &[], times.into()) {
+                Some(prepared) => Published::Entry(prepared.bytes, read),
+                None => Published::Retry,
+            },
+            (None, None) => Published::Retry,
+        };
+        leader.publish(published);
+        out
+    }
+
     /// Another process holds the lease: polls for its value, with backoff, for at most
-    /// `lease_wait`; takes the lease if it is freed without a value.
-    async fn wait_for_other<O: Outcome>(&self, call: Call<'_>) -> Waited<O::Value> {
+    /// `lease_wait`; takes the lease if it is freed without a value. The polls apply no
+    /// backlog, so what they find carries the order of the leader's own read, `order`.
+    async fn wait_for_other<O: Outcome>(&self, call: Call<'_>, order: u64) -> Waited<O::Value> {
         self.count_waited(call.spec);
         let deadline = Instant::now() + self.inner.limits.lease_wait;
         let mut pause = Duration::from_millis(5);
@@ -141,7 +183,7 @@ impl Cache {
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
             pause = (pause * 3 / 2).min(Duration::from_millis(100));
-            match self.lookup::<O::Value>(call, false).await {
+            match self.lookup::<O::Value>(call, false, order).await {
                 Ok(Lookup {
                     found:
                         Some(Found {
@@ -202,7 +244,9 @@ impl Cache {
                             // served it too (it is what each of them would fall back to);
                             // others read again.
                             leader.publish(match &read.observed {
-                                Some(bytes) => Published::Entry(bytes.clone(), read.clone()),
+                                Some(bytes) => {
+                                    Published::Entry(bytes.clone(), read.same_state_only())
+                                }
                                 None => Published::Retry,
                             });
                         }
@@ -231,7 +275,7 @@ impl Cache {
                     kept_until_ms,
                 };
                 let published = match self.write(call, &old.value, &read, lifetime, cond).await {
-                    Some(bytes) => Published::Entry(bytes, read.clone()),
+                    Some(bytes) => Published::Entry(bytes, read.same_state_only()),
                     None => Published::Retry,
                 };
                 leader.publish(published);
@@ -244,7 +288,10 @@ impl Cache {
             }
         }
 
-        let written = match out.cached_value(policy.cache_none) {
+        // A load that found the key empty writes only under a lease held in the store: pattern
+        // invalidation stops such loads by deleting their leases, and cannot see the others.
+        let visible = read.observed.is_some() || lease.as_ref().is_some_and(|l| l.in_store);
+        let written = match out.cached_value(policy.cache_none).filter(|_| visible) {
             Some(value) => {
                 let times = LoadTimes { started_ms, took };
                 self.write(call, value, &read, times.into(), cond).await
@@ -270,8 +317,11 @@ impl Cache {
     }
 }
 
-/// Whether two reads saw the same entry (by fingerprint), or both saw nothing.
+/// Whether two reads saw the same entry (by fingerprint), or both saw nothing there.
 fn same_entry(a: &Read, b: &Read) -> bool {
+    if !(a.reached && b.reached) {
+        return false;
+    }
     match (&a.observed, &b.observed) {
         (None, None) => true,
         (Some(a), Some(b)) => crate::store::same_fingerprint(a, b),

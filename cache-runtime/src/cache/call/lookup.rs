@@ -13,7 +13,7 @@ use crate::stats::Sampled;
 use crate::store::{AnyStore, Store as _};
 
 /// What a read saw: the state every later step of the call is checked against.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Read {
     /// The key's bytes (an entry, a tombstone, garbage) or `None`: a conditional write stores
     /// only if the key still holds them.
@@ -21,6 +21,34 @@ pub(crate) struct Read {
     /// The versions of the call's tags, in order, read with the entry: a loaded value records
     /// them, so an invalidation of a tag during the load makes it stale at once.
     pub versions: Vec<Option<Bytes>>,
+    /// The [ticket](crate::flight::Flights::ticket) taken before the read (and before the
+    /// invalidations waiting from an outage were applied); 0 for a basis that holds for
+    /// nobody by its order, only for callers that read the very same state.
+    pub order: u64,
+    /// Whether the store answered. A read that found nothing because the store was away
+    /// matches no other read.
+    pub reached: bool,
+}
+
+impl Read {
+    /// The read of a call that could not reach the store.
+    pub fn unreached(order: u64) -> Read {
+        Read {
+            observed: None,
+            versions: Vec::new(),
+            order,
+            reached: false,
+        }
+    }
+
+    /// This read as the basis of a value served past its expiry (fail-safe): it holds only for
+    /// followers that read the very same entry, which each would fall back to anyway.
+    pub fn same_state_only(&self) -> Read {
+        Read {
+            order: 0,
+            ..self.clone()
+        }
+    }
 }
 
 /// Where a live entry stands, from its header: the one classification of a read.
@@ -148,6 +176,7 @@ impl Cache {
         &self,
         full_key: &str,
         tag_keys: &[String],
+        order: u64,
     ) -> Result<Read, StoreError> {
         let (observed, mut versions) = self.inner.store.read_tagged(full_key, tag_keys).await?;
         let missing: Vec<String> = tag_keys
@@ -169,20 +198,27 @@ impl Cache {
                 *v = fresh.next().flatten();
             }
         }
-        Ok(Read { observed, versions })
+        Ok(Read {
+            observed,
+            versions,
+            order,
+            reached: true,
+        })
     }
 
     /// Reads the call's key with its tags' versions, in one round trip, and says where the
     /// value stands. With `record`, counts the lookup (and audits it). An entry that fails to
-    /// decode is logged and is absent: a miss that the load overwrites.
+    /// decode is logged and is absent: a miss that the load overwrites. `order` is the
+    /// ticket taken before the read.
     pub(crate) async fn lookup<T: DeserializeOwned>(
         &self,
         call: Call<'_>,
         record: bool,
+        order: u64,
     ) -> Result<Lookup<T>, StoreError> {
         let started = Sampled::start();
         let tag_keys: Vec<String> = call.tags.iter().map(|t| self.tag_key(t)).collect();
-        let read = match self.read_with_versions(call.key, &tag_keys).await {
+        let read = match self.read_with_versions(call.key, &tag_keys, order).await {
             Ok(read) => read,
             Err(e) => {
                 self.store_error(call.spec, "get", &e);

@@ -281,6 +281,7 @@ impl Cache {
             observed,
             replace_values,
             release: lease.map(|l| (l.key.as_str(), l.token.as_slice())),
+            lease_held: lease.is_some_and(|l| l.taken.elapsed() < self.inner.limits.lease_ttl),
         });
         // The entry's tags' versions must outlive it: lengthened alongside the write (one
         // round trip of waiting). Should that fail, the entry dies with its tags' versions

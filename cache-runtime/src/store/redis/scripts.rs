@@ -18,6 +18,13 @@ if cur then
 else
   same = ARGV[2] == '-1'
 end
+-- A key found empty is written only under a lease still held: a lease lost (expired, deleted
+-- by a pattern invalidation, gone with a restarted server) may mean the emptiness it saw was
+-- an invalidation's, or a tombstone's that is gone.
+-- ARGV[7] = 1: the lease is within its TTL (a load may outlive it; then it is not asked for).
+if same and not cur and KEYS[2] and ARGV[7] == '1' and redis.call('GET', KEYS[2]) ~= ARGV[6] then
+  return 0
+end
 if not same then
   -- ARGV[5] = 1: refuse only a tombstone written since (a write-through replaces values).
   if ARGV[5] ~= '1' or (cur and #cur == 17 and string.byte(cur, 1) == 254) then
