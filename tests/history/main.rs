@@ -178,7 +178,7 @@ async fn reader(run: RunId, process: u32, seen: Arc<Seen>, mut rng: Rng, until: 
 async fn writer(run: RunId, process: u32, seen: Arc<Seen>, mut rng: Rng, until: Instant) {
     let (cache, db) = (run.cache(), &run.ctx().db);
     while Instant::now() < until {
-        tokio::time::sleep(Duration::from_micros(500 + rng.below(3000))).await;
+        tokio::time::sleep(Duration::from_micros(1000 + rng.below(8000))).await;
         let row = rng.below(ROWS);
         let version = db.bump(row).await;
         let how = match rng.below(24) {

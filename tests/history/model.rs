@@ -21,9 +21,9 @@ pub const FUNCTIONS: [Function; 8] = [
     // Stale-while-revalidate, refreshed in the background.
     Function::new("stale", 300, 0),
     // A loader timeout serving the expired value, and fail-safe.
-    Function::new("safe", 200, 300),
+    Function::new("safe", 30, 300),
     // The same, refreshed inline by one caller.
-    Function::new("inline", 250, 200),
+    Function::new("inline", 40, 200),
     // `None`, not cached, shared with the callers that waited.
     Function::new("maybe", 300, 0),
     // Values over `max_entry_bytes`, not cached, shared.
@@ -306,12 +306,12 @@ async fn stale(run: RunId, plan: Plan, row: u64) -> Result<Val, Failure> {
     result(run, 1, plan, row).await
 }
 
-#[cached(key = "safe:row:{row}", ttl = "200ms", fail_safe = "300ms", timeout = "10ms", tags = ["row:{row}", "rows"], cache = run.cache(), skip = [run, plan])]
+#[cached(key = "safe:row:{row}", ttl = "30ms", fail_safe = "300ms", timeout = "10ms", tags = ["row:{row}", "rows"], cache = run.cache(), skip = [run, plan])]
 async fn safe(run: RunId, plan: Plan, row: u64) -> Result<Val, Failure> {
     result(run, 2, plan, row).await
 }
 
-#[cached(key = "inline:row:{row}", ttl = "250ms", stale = "80ms", fail_safe = "200ms", timeout = "10ms", refresh = "inline", tags = ["row:{row}", "rows"], cache = run.cache(), skip = [run, plan])]
+#[cached(key = "inline:row:{row}", ttl = "40ms", stale = "15ms", fail_safe = "200ms", timeout = "10ms", refresh = "inline", tags = ["row:{row}", "rows"], cache = run.cache(), skip = [run, plan])]
 async fn inline(run: RunId, plan: Plan, row: u64) -> Result<Val, Failure> {
     result(run, 3, plan, row).await
 }
