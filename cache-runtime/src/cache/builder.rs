@@ -40,7 +40,7 @@ pub const DEFAULT_TOMBSTONE_TTL: Duration = Duration::from_secs(300);
 ///     .unwrap();
 /// assert_eq!(cache.prefix(), "myapp:");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct CacheBuilder {
     redis_url: Option<String>,
@@ -59,6 +59,28 @@ pub struct CacheBuilder {
     tombstone_ttl: Duration,
     limits: Limits,
     phi: PhiHooks,
+}
+
+/// Redis URLs carry passwords (and Upstash tokens): they are shown redacted.
+impl std::fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("store", &self.store_label())
+            .field("redis", &self.redis)
+            .field("memory_bytes", &self.memory_bytes)
+            .field("prefix", &self.prefix)
+            .field("default_ttl", &self.default_ttl)
+            .field("codec", &self.codec)
+            .field("compression_threshold", &self.compression_threshold)
+            .field("compression_level", &self.compression_level)
+            .field("max_entry_bytes", &self.max_entry_bytes)
+            .field("disabled", &self.disabled)
+            .field("tag_ttl", &self.tag_ttl)
+            .field("tombstone_ttl", &self.tombstone_ttl)
+            .field("limits", &self.limits)
+            .field("phi", &self.phi)
+            .finish()
+    }
 }
 
 /// Bounds of the call path: leases, waiting, fail-safe retries, the refresh queue, the backlog
@@ -212,6 +234,20 @@ impl CacheBuilder {
     pub fn disabled(mut self, disabled: bool) -> Self {
         self.disabled = disabled;
         self
+    }
+
+    /// What the cache will be built on, with any password or token redacted: for `Debug`,
+    /// [`Health`](crate::Health) and messages.
+    fn store_label(&self) -> String {
+        let redact = |url: &String| crate::store::redact_url(url.trim());
+        match (&self.redis_url, &self.redis_cluster) {
+            (Some(url), _) => redact(url),
+            (None, Some(nodes)) => {
+                let nodes: Vec<String> = nodes.iter().map(redact).collect();
+                format!("cluster {}", nodes.join(","))
+            }
+            (None, None) => "in-process memory".to_owned(),
+        }
     }
 
     /// How long a tag's version is kept after the tag is invalidated; entries carrying tags
