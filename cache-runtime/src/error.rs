@@ -19,7 +19,7 @@ pub enum BuildError {
         reason: String,
     },
     /// An environment variable holds a value of the wrong form. Fix or unset the variable.
-    #[error("environment variable {name}={value:?} is invalid: expected {expected}")]
+    #[error("{name}={value:?} is not {expected}")]
     InvalidEnv {
         /// The variable's name.
         name: &'static str,
@@ -184,3 +184,26 @@ pub enum CacheError {
     "a global cache is already installed (cachette::install may be called once, before the first cached call)"
 )]
 pub struct AlreadyInstalled;
+
+/// [`init_from_env`](crate::init_from_env) or [`init_with`](crate::init_with) failed: nothing
+/// was installed.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// The environment's configuration is invalid; the message names the variable and what
+    /// it must hold.
+    #[error(transparent)]
+    Config(#[from] BuildError),
+    /// A global cache was in place already: installed, or built on a cached call made before.
+    /// Initialize once, at the start of `main`.
+    #[error(transparent)]
+    AlreadyInstalled(#[from] AlreadyInstalled),
+}
+
+/// The message, not the variant's fields: `main` returning this error
+/// (`cachette::init_from_env()?`) prints its `Debug`, and the message is what says what to fix.
+impl std::fmt::Debug for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}

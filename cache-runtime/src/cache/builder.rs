@@ -379,16 +379,22 @@ impl CacheBuilder {
             (None, None, None) => AnyStore::Memory(MemoryStore::new(self.memory_bytes)),
         };
         crate::registry::report_duplicates();
-        Ok(self.finish(store))
+        let label = self.store_label();
+        let disabled = self
+            .disabled
+            .then(|| "CACHE_DISABLED is set, or CacheBuilder::disabled(true)".to_owned());
+        Ok(self.finish(store, label, disabled))
     }
 
-    /// `build` for settings known to be valid (no Redis URL, level in range).
-    pub(crate) fn build_infallible(self) -> Cache {
-        let store = AnyStore::Memory(MemoryStore::new(self.memory_bytes));
-        self.finish(store)
+    /// A cache with no store that caches nothing, for `reason` (which its
+    /// [`Health`](crate::Health) reports).
+    pub(crate) fn build_disabled(self, reason: String) -> Cache {
+        let store = AnyStore::Memory(MemoryStore::new(0));
+        self.disabled(true)
+            .finish(store, "none".to_owned(), Some(reason))
     }
 
-    fn finish(self, store: AnyStore) -> Cache {
+    fn finish(self, store: AnyStore, store_label: String, disabled: Option<String>) -> Cache {
         let mut prefix = self.prefix;
         if !prefix.is_empty() && !prefix.ends_with(':') {
             prefix.push(':');
@@ -416,6 +422,8 @@ impl CacheBuilder {
             compression_level: self.compression_level,
             max_entry_bytes: self.max_entry_bytes,
             disabled: self.disabled,
+            disabled_reason: disabled,
+            store_label,
             tag_ttl,
             tombstone_ttl: self.tombstone_ttl,
             limits,
