@@ -1,7 +1,8 @@
 //! The first thing to run: `cargo run --example quickstart`.
 //!
 //! Caches a slow "database" call in process memory (no Redis needed; set `REDIS_URL` to use
-//! Redis instead) and prints what was a hit, what was a miss, and how long each call took.
+//! Redis instead) and prints the cache it got, what was a hit, what was a miss, and how long
+//! each call took.
 
 use std::time::{Duration, Instant};
 
@@ -32,16 +33,11 @@ async fn get_user(id: u64) -> Result<User, NotFound> {
 }
 
 #[tokio::main]
-async fn main() {
-    let cache = cachette::global();
-    println!(
-        "cache: {}",
-        if std::env::var_os("REDIS_URL").is_some() {
-            "redis (REDIS_URL)"
-        } else {
-            "in-process memory"
-        }
-    );
+async fn main() -> Result<(), cachette::InitError> {
+    // A variable of the wrong form (CACHE_DEFAULT_TTL=abc) stops the program here, naming it.
+    let cache = cachette::init_from_env()?;
+    // Says at once when Redis is unreachable, or which prefix the keys get.
+    println!("cache: {}", cache.health().await);
 
     for id in [1, 2, 1, 1, 2, 0, 0] {
         let before = cache.stats().total;
@@ -79,4 +75,5 @@ async fn main() {
             f.module, f.name, f.template, f.ttl, f.tags
         );
     }
+    Ok(())
 }

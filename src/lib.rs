@@ -22,8 +22,13 @@
 //! # }
 //! ```
 //!
-//! Without a macro, the same through [`Cache::get_or_load`]. Configuration: [`Cache::builder`],
-//! [`CacheBuilder::from_env`], and [`install`] for the global cache the macros use.
+//! Start `main` with [`init_from_env`]: it builds the global cache the macros use from the
+//! environment (`REDIS_URL`, `CACHE_PREFIX`, …; in process memory when nothing is set) and
+//! returns a configuration mistake as an error. Without it, the first cached call builds the
+//! same cache, and a mistake turns caching off (said once on stderr when no `tracing`
+//! subscriber is installed, and by [`Cache::health`]). [`init_with`] adjusts the environment's
+//! settings in code; [`Cache::builder`] and [`install`] configure a cache in code alone.
+//! Without a macro, the same through [`Cache::get_or_load`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
@@ -36,10 +41,10 @@ pub use cache_macros::{KeyPart, cache_put, cached, invalidate};
 #[doc(inline)]
 pub use cache_runtime::{
     AlreadyInstalled, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec, Compress,
-    Counters, EntryTimes, FnSpec, Health, Invalidation, InvalidationReport, KeyWriter, LoadOptions,
-    LockError, LockGuard, MemoryStore, RedisStore, RedisStoreConfig, Stats, StatsSnapshot,
-    StoreError, UnhashableValue, defaults, duplicate_templates, escape, global, install, registry,
-    write_hash,
+    Counters, EntryTimes, FnSpec, Health, InitError, Invalidation, InvalidationReport, KeyWriter,
+    LoadOptions, LockError, LockGuard, MemoryStore, RedisStore, RedisStoreConfig, Stats,
+    StatsSnapshot, StoreError, UnhashableValue, defaults, duplicate_templates, escape, global,
+    init_from_env, init_with, install, registry, write_hash,
 };
 
 /// Types that render into cache keys; see [`KeyPart`](trait@KeyPart).

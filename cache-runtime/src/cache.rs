@@ -60,6 +60,10 @@ pub(crate) struct Inner {
     pub(crate) compression_level: u32,
     pub(crate) max_entry_bytes: usize,
     pub(crate) disabled: bool,
+    /// Why nothing is cached, when `disabled`: for [`Health`].
+    pub(crate) disabled_reason: Option<String>,
+    /// The store and its address (passwords redacted): for [`Health`] and messages.
+    pub(crate) store_label: String,
     /// How long a tag's version lives after an invalidation; tagged entries live no longer.
     pub(crate) tag_ttl: Duration,
     /// How long `invalidate(key)` keeps a tombstone: loads that take longer than this and
@@ -105,10 +109,7 @@ impl Cache {
 
     /// A cache that stores nothing: every call runs its function.
     pub fn disabled() -> Cache {
-        CacheBuilder::new()
-            .disabled(true)
-            .memory_capacity(0)
-            .build_infallible()
+        CacheBuilder::new().build_disabled("built with Cache::disabled()".to_owned())
     }
 
     pub(crate) fn from_inner(inner: Inner) -> Cache {
@@ -162,9 +163,24 @@ impl Cache {
     }
 
     /// Counts a store error and logs it, at most once a second per cache so an outage does not
-    /// flood the logs.
+    /// flood the logs; the first one of the process also goes to stderr when nothing would log
+    /// it.
     fn store_error(&self, spec: Option<&FnSpec>, op: &'static str, err: &StoreError) {
         self.count_error(spec);
+        if !matches!(err, StoreError::BacklogLost | StoreError::BacklogApplying) {
+            crate::notice::unheard(crate::notice::Cause::Store, || {
+                let what = if err.answered() {
+                    "refused a command"
+                } else {
+                    "is unreachable"
+                };
+                format!(
+                    "the store {} {what} ({err}); calls run uncached until it answers, and \
+                     further store errors are reported through `tracing` only",
+                    self.inner.store_label
+                )
+            });
+        }
         let now = now_ms();
         let last = self.inner.last_error_log_ms.load(Relaxed);
         if now.saturating_sub(last) >= 1000

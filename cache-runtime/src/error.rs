@@ -19,14 +19,41 @@ pub enum BuildError {
         reason: String,
     },
     /// An environment variable holds a value of the wrong form. Fix or unset the variable.
-    #[error("environment variable {name}={value:?} is invalid: expected {expected}")]
+    #[error("{name}={value:?} is not {expected}")]
     InvalidEnv {
         /// The variable's name.
         name: &'static str,
-        /// The value found.
+        /// The value found; a secret's is never shown (`<redacted>`), a URL's password is
+        /// replaced by `***`.
         value: String,
         /// What the variable must hold.
         expected: &'static str,
+    },
+    /// `REDIS_URL` is an `https://` URL, the REST endpoint of an Upstash database, and
+    /// `REDIS_TOKEN` is not set. Set `REDIS_TOKEN` to the database's token: the cache then
+    /// speaks the Redis protocol to the same database, over TLS.
+    #[error(
+        "REDIS_URL={url:?} is an Upstash REST endpoint: set REDIS_TOKEN to its token (the cache \
+         then connects to rediss://default:<REDIS_TOKEN>@{host}:6379), or set REDIS_URL to a \
+         redis:// or rediss:// URL"
+    )]
+    MissingRedisToken {
+        /// `REDIS_URL` as given.
+        url: String,
+        /// The database's host name.
+        host: String,
+    },
+    /// `REDIS_TOKEN` is set, but `REDIS_URL` is not the `https://` endpoint of an Upstash
+    /// database, so the token would go unused. Put the password in the Redis URL
+    /// (`rediss://default:PASSWORD@host:6379`) or `REDIS_PASSWORD`, and unset `REDIS_TOKEN`.
+    #[error(
+        "REDIS_TOKEN is set, but REDIS_URL is {redis_url}: the token is read only with an \
+         https:// (Upstash REST) REDIS_URL; put the password in REDIS_URL \
+         (rediss://default:PASSWORD@host:6379) or REDIS_PASSWORD and unset REDIS_TOKEN"
+    )]
+    UnusedRedisToken {
+        /// `REDIS_URL` with its password replaced by `***`, or `unset`.
+        redis_url: String,
     },
     /// Functions marked as holding protected health information are linked into this program,
     /// and no encryption key is configured: their values would be stored in plaintext.
@@ -157,3 +184,26 @@ pub enum CacheError {
     "a global cache is already installed (cachette::install may be called once, before the first cached call)"
 )]
 pub struct AlreadyInstalled;
+
+/// [`init_from_env`](crate::init_from_env) or [`init_with`](crate::init_with) failed: nothing
+/// was installed.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// The environment's configuration is invalid; the message names the variable and what
+    /// it must hold.
+    #[error(transparent)]
+    Config(#[from] BuildError),
+    /// A global cache was in place already: installed, or built on a cached call made before.
+    /// Initialize once, at the start of `main`.
+    #[error(transparent)]
+    AlreadyInstalled(#[from] AlreadyInstalled),
+}
+
+/// The message, not the variant's fields: `main` returning this error
+/// (`cachette::init_from_env()?`) prints its `Debug`, and the message is what says what to fix.
+impl std::fmt::Debug for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}

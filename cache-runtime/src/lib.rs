@@ -16,6 +16,7 @@ mod error;
 mod flight;
 mod global;
 mod key;
+mod notice;
 mod phi;
 mod random;
 mod refresh_queue;
@@ -28,8 +29,8 @@ pub use crate::cache::{
 };
 pub use crate::codec::{Codec, Compress};
 pub use crate::entry::EntryTimes;
-pub use crate::error::{AlreadyInstalled, BuildError, CacheError, StoreError};
-pub use crate::global::{global, install};
+pub use crate::error::{AlreadyInstalled, BuildError, CacheError, InitError, StoreError};
+pub use crate::global::{global, init_from_env, init_with, install};
 /// The key namespace of protected entries: `#[patient_cache]` keys start with it, so that
 /// `clear_phi` can remove every protected entry and nothing else.
 pub const PHI_NAMESPACE: &str = "phi:";

@@ -40,7 +40,7 @@ pub const DEFAULT_TOMBSTONE_TTL: Duration = Duration::from_secs(300);
 ///     .unwrap();
 /// assert_eq!(cache.prefix(), "myapp:");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct CacheBuilder {
     redis_url: Option<String>,
@@ -59,6 +59,28 @@ pub struct CacheBuilder {
     tombstone_ttl: Duration,
     limits: Limits,
     phi: PhiHooks,
+}
+
+/// Redis URLs carry passwords (and Upstash tokens): they are shown redacted.
+impl std::fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("store", &self.store_label())
+            .field("redis", &self.redis)
+            .field("memory_bytes", &self.memory_bytes)
+            .field("prefix", &self.prefix)
+            .field("default_ttl", &self.default_ttl)
+            .field("codec", &self.codec)
+            .field("compression_threshold", &self.compression_threshold)
+            .field("compression_level", &self.compression_level)
+            .field("max_entry_bytes", &self.max_entry_bytes)
+            .field("disabled", &self.disabled)
+            .field("tag_ttl", &self.tag_ttl)
+            .field("tombstone_ttl", &self.tombstone_ttl)
+            .field("limits", &self.limits)
+            .field("phi", &self.phi)
+            .finish()
+    }
 }
 
 /// Bounds of the call path: leases, waiting, fail-safe retries, the refresh queue, the backlog
@@ -214,6 +236,20 @@ impl CacheBuilder {
         self
     }
 
+    /// What the cache will be built on, with any password or token redacted: for `Debug`,
+    /// [`Health`](crate::Health) and messages.
+    fn store_label(&self) -> String {
+        let redact = |url: &String| crate::store::redact_url(url.trim());
+        match (&self.redis_url, &self.redis_cluster) {
+            (Some(url), _) => redact(url),
+            (None, Some(nodes)) => {
+                let nodes: Vec<String> = nodes.iter().map(redact).collect();
+                format!("cluster {}", nodes.join(","))
+            }
+            (None, None) => "in-process memory".to_owned(),
+        }
+    }
+
     /// How long a tag's version is kept after the tag is invalidated; entries carrying tags
     /// live at most this long. Default: the longest TTL of any registered function or the
     /// default TTL, whichever is longer.
@@ -343,16 +379,22 @@ impl CacheBuilder {
             (None, None, None) => AnyStore::Memory(MemoryStore::new(self.memory_bytes)),
         };
         crate::registry::report_duplicates();
-        Ok(self.finish(store))
+        let label = self.store_label();
+        let disabled = self
+            .disabled
+            .then(|| "CACHE_DISABLED is set, or CacheBuilder::disabled(true)".to_owned());
+        Ok(self.finish(store, label, disabled))
     }
 
-    /// `build` for settings known to be valid (no Redis URL, level in range).
-    pub(crate) fn build_infallible(self) -> Cache {
-        let store = AnyStore::Memory(MemoryStore::new(self.memory_bytes));
-        self.finish(store)
+    /// A cache with no store that caches nothing, for `reason` (which its
+    /// [`Health`](crate::Health) reports).
+    pub(crate) fn build_disabled(self, reason: String) -> Cache {
+        let store = AnyStore::Memory(MemoryStore::new(0));
+        self.disabled(true)
+            .finish(store, "none".to_owned(), Some(reason))
     }
 
-    fn finish(self, store: AnyStore) -> Cache {
+    fn finish(self, store: AnyStore, store_label: String, disabled: Option<String>) -> Cache {
         let mut prefix = self.prefix;
         if !prefix.is_empty() && !prefix.ends_with(':') {
             prefix.push(':');
@@ -380,6 +422,8 @@ impl CacheBuilder {
             compression_level: self.compression_level,
             max_entry_bytes: self.max_entry_bytes,
             disabled: self.disabled,
+            disabled_reason: disabled,
+            store_label,
             tag_ttl,
             tombstone_ttl: self.tombstone_ttl,
             limits,

@@ -11,6 +11,7 @@ impl CacheBuilder {
     /// | variable | meaning | default |
     /// |---|---|---|
     /// | `REDIS_URL` | use Redis at this URL | in-process store |
+    /// | `REDIS_TOKEN` | with an `https://` `REDIS_URL` (the REST endpoint of an Upstash database): its token; the cache connects to `rediss://default:REDIS_TOKEN@host:6379`, the same database over the Redis protocol | |
     /// | `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`, `REDIS_DB` | the same, in parts (when `REDIS_URL` is unset) | |
     /// | `REDIS_CLUSTER_NODES` | use the Redis Cluster of these comma-separated nodes (`host:port` or URLs; `REDIS_PASSWORD` applies to `host:port` ones) | |
     /// | `REDIS_TLS` | `true`: connect with TLS (`rediss://`) where the URL is built from parts | `false` |
@@ -29,6 +30,8 @@ impl CacheBuilder {
     /// | `CACHE_DISABLED` | `true`/`1` caches nothing | `false` |
     ///
     /// A variable with a value of the wrong form is an error naming it; nothing is guessed.
+    /// `REDIS_TOKEN` without an `https://` `REDIS_URL`, or the reverse, is an error too. The
+    /// token never appears in an error, a log or a `Debug` output.
     pub fn from_env() -> Result<CacheBuilder, BuildError> {
         Self::from_env_with(|name| std::env::var(name).ok())
     }
@@ -53,7 +56,19 @@ impl CacheBuilder {
         let plain_url = |url: &str| {
             scheme == "rediss" && !url.trim().to_ascii_lowercase().starts_with("rediss://")
         };
-        if let Some(url) = get("REDIS_URL") {
+        let url = match (get("REDIS_URL"), get("REDIS_TOKEN")) {
+            (Some(url), token) if is_https(&url) => Some(upstash(url.trim(), token.as_deref())?),
+            (url, Some(_)) => {
+                return Err(BuildError::UnusedRedisToken {
+                    redis_url: url.map_or_else(
+                        || "unset".to_owned(),
+                        |u| format!("{:?}", crate::store::redact_url(u.trim())),
+                    ),
+                });
+            }
+            (url, None) => url,
+        };
+        if let Some(url) = url {
             if plain_url(&url) {
                 return Err(BuildError::InvalidEnv {
                     name: "REDIS_URL",
@@ -204,6 +219,49 @@ fn parse_bool(
     }
 }
 
+fn is_https(url: &str) -> bool {
+    url.trim()
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
+/// The Redis endpoint of the Upstash database whose REST endpoint is `rest_url`: Upstash serves
+/// the Redis protocol on port 6379 of the same host, over TLS, to the user `default` with the
+/// REST token as its password.
+fn upstash(rest_url: &str, token: Option<&str>) -> Result<String, BuildError> {
+    let host = rest_host(rest_url).ok_or_else(|| BuildError::InvalidEnv {
+        name: "REDIS_URL",
+        value: crate::store::redact_url(rest_url),
+        expected: "an Upstash REST URL (https://<database>.upstash.io) or a redis:// URL",
+    })?;
+    let Some(token) = token else {
+        return Err(BuildError::MissingRedisToken {
+            url: crate::store::redact_url(rest_url),
+            host: host.to_owned(),
+        });
+    };
+    Ok(format!(
+        "rediss://default:{}@{host}:6379",
+        url_escape(token.trim())
+    ))
+}
+
+/// The host of `https://host[:port][/]`; `None` for anything more (credentials, a path, a
+/// query), which a REST endpoint's URL never has and which cannot be carried over to Redis.
+fn rest_host(url: &str) -> Option<&str> {
+    let authority = url.get(8..)?;
+    let authority = authority.strip_suffix('/').unwrap_or(authority);
+    if authority.contains(['/', '?', '#', '@']) {
+        return None;
+    }
+    // The REST endpoint's port (443) says nothing of the Redis one.
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    (!host.is_empty()).then_some(host)
+}
+
 /// Percent-escapes a password for a URL's userinfo.
 fn url_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -311,6 +369,110 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("REDIS_CLUSTER_NODES"), "{err}");
+    }
+
+    #[test]
+    fn an_upstash_rest_url_becomes_the_databases_redis_endpoint() {
+        let redis = |url| upstash(url, Some(" AXb1+tok/en= ")).unwrap();
+        let expected = "rediss://default:AXb1%2Btok%2Fen%3D@my-db.upstash.io:6379";
+        assert_eq!(redis("https://my-db.upstash.io"), expected);
+        assert_eq!(redis("https://my-db.upstash.io/"), expected);
+        assert_eq!(redis("HTTPS://my-db.upstash.io:443"), expected);
+        assert_eq!(
+            redis("https://[::1]:443"),
+            "rediss://default:AXb1%2Btok%2Fen%3D@[::1]:6379"
+        );
+        for unusable in [
+            "https://",
+            "https://:443",
+            "https://user:pw@my-db.upstash.io",
+            "https://my-db.upstash.io/v2/get",
+            "https://my-db.upstash.io?x=1",
+        ] {
+            let err = upstash(unusable, Some("secret-token")).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    BuildError::InvalidEnv {
+                        name: "REDIS_URL",
+                        ..
+                    }
+                ),
+                "{unusable}: {err}"
+            );
+            assert!(!format!("{err} {err:?}").contains("pw@"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn the_upstash_token_is_used_and_never_shown() {
+        let vars = [
+            ("REDIS_URL", "https://my-db.upstash.io"),
+            ("REDIS_TOKEN", "sekrit-token"),
+            ("REDIS_TLS", "true"),
+        ];
+        let builder = CacheBuilder::from_env_with(|n| {
+            vars.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
+        let shown = format!("{builder:?}");
+        assert!(
+            shown.contains("rediss://default:***@my-db.upstash.io:6379"),
+            "{shown}"
+        );
+        // Built with the `tls` feature it is a cache; without it, an error naming the feature.
+        let shown = match builder.build() {
+            Ok(cache) => format!("{cache:?}"),
+            Err(e) => format!("{e} {e:?}"),
+        };
+        assert!(shown.contains("default:***@my-db.upstash.io"), "{shown}");
+        assert!(!shown.contains("sekrit"), "{shown}");
+    }
+
+    #[test]
+    fn an_upstash_url_without_its_token_says_what_to_set() {
+        let err = env(&[("REDIS_URL", "https://my-db.upstash.io")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, BuildError::MissingRedisToken { .. }), "{msg}");
+        assert!(msg.contains("set REDIS_TOKEN"), "{msg}");
+        assert!(msg.contains("my-db.upstash.io:6379"), "{msg}");
+    }
+
+    #[test]
+    fn a_token_without_an_upstash_url_is_an_error() {
+        for vars in [
+            &[("REDIS_TOKEN", "sekrit-token")][..],
+            &[
+                ("REDIS_TOKEN", "sekrit-token"),
+                ("REDIS_URL", "redis://:hunter2@h:6379"),
+            ],
+            &[("REDIS_TOKEN", "sekrit-token"), ("REDIS_HOST", "h")],
+        ] {
+            let err = env(vars).unwrap_err();
+            let msg = format!("{err} {err:?}");
+            assert!(matches!(err, BuildError::UnusedRedisToken { .. }), "{msg}");
+            assert!(!msg.contains("sekrit") && !msg.contains("hunter2"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let builder = CacheBuilder::new().redis("redis://u:hunter2@h:6379");
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("redis://u:***@h:6379"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let shown = format!(
+            "{:?}",
+            CacheBuilder::new()
+                .redis_cluster(["redis://:hunter2@a:7000", "redis://:hunter2@b:7000"])
+        );
+        assert!(
+            shown.contains("cluster redis://:***@a:7000,redis://:***@b:7000"),
+            "{shown}"
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -7,9 +7,21 @@ use super::Cache;
 use crate::store::{AnyStore, BreakerState};
 
 /// A report on a cache's store, from [`Cache::health`].
+///
+/// Its `Display` is one line, for a program to print at startup: the store, the prefix and
+/// the state, such as `store redis://10.0.0.1:6379/, prefix "app:": ok (ping 412.0µs)`
+/// or `store none, no prefix: disabled: CACHE_DEFAULT_TTL="abc" is not a number of seconds`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Health {
+    /// The store, with any password or token redacted: `in-process memory`, a Redis URL
+    /// (`redis://:***@host:6379/0`), `cluster ` and the nodes' URLs, or `none`.
+    pub store: String,
+    /// The key prefix (empty, or ending in `:`).
+    pub prefix: String,
+    /// Why nothing is cached, when nothing is: `CACHE_DISABLED`, or the configuration error
+    /// the global cache met when it was built from the environment.
+    pub disabled: Option<String>,
     /// Whether the store answered a `PING` now (always true in process).
     pub reachable: bool,
     /// The circuit breaker.
@@ -36,6 +48,48 @@ pub struct Health {
     pub recoveries: u64,
 }
 
+impl std::fmt::Display for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "store {}, ", self.store)?;
+        match self.prefix.as_str() {
+            "" => f.write_str("no prefix: ")?,
+            prefix => write!(f, "prefix {prefix:?}: ")?,
+        }
+        if let Some(reason) = &self.disabled {
+            return write!(f, "disabled: {reason}");
+        }
+        if !self.reachable {
+            let s = if self.errors == 1 { "" } else { "s" };
+            return write!(
+                f,
+                "unreachable, calls run uncached (breaker {:?}, {} failed command{s})",
+                self.breaker, self.errors
+            );
+        }
+        f.write_str("ok")?;
+        let mut notes = Vec::new();
+        if let Some(rt) = self.round_trip {
+            notes.push(format!("ping {rt:.1?}"));
+        }
+        if self.breaker != BreakerState::Closed {
+            notes.push(format!("breaker {:?}", self.breaker));
+        }
+        if self.pending_invalidations > 0 {
+            notes.push(format!(
+                "{} invalidations pending",
+                self.pending_invalidations
+            ));
+        }
+        if self.shedding {
+            notes.push("slow: shedding background refreshes".to_owned());
+        }
+        if !notes.is_empty() {
+            write!(f, " ({})", notes.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 impl Cache {
     /// Checks the store and reports on it.
     ///
@@ -50,6 +104,9 @@ impl Cache {
     pub async fn health(&self) -> Health {
         let pending = &self.inner.pending;
         let mut h = Health {
+            store: self.inner.store_label.clone(),
+            prefix: self.inner.prefix.clone(),
+            disabled: self.inner.disabled_reason.clone(),
             reachable: true,
             breaker: BreakerState::Closed,
             round_trip: None,
@@ -90,5 +147,61 @@ impl Cache {
             AnyStore::Redis(r) => r.breaker().latency() > self.inner.limits.shed_latency,
             AnyStore::Memory(_) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CacheBuilder;
+
+    #[tokio::test]
+    async fn one_line_names_the_store_the_prefix_and_the_state() {
+        let cache = CacheBuilder::new().prefix("app").build().unwrap();
+        assert_eq!(
+            cache.health().await.to_string(),
+            "store in-process memory, prefix \"app:\": ok"
+        );
+
+        let err = CacheBuilder::from_env_with(|n| (n == "CACHE_DEFAULT_TTL").then(|| "abc".into()))
+            .unwrap_err();
+        let cache = CacheBuilder::new().build_disabled(err.to_string());
+        let h = cache.health().await;
+        assert_eq!(
+            h.to_string(),
+            "store none, no prefix: disabled: CACHE_DEFAULT_TTL=\"abc\" is not a number of seconds"
+        );
+        assert!(h.disabled.is_some());
+
+        let h = CacheBuilder::new()
+            .disabled(true)
+            .build()
+            .unwrap()
+            .health()
+            .await;
+        assert!(h.to_string().contains(": disabled: CACHE_DISABLED"), "{h}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_store_says_calls_run_uncached() {
+        let mut h = CacheBuilder::new().build().unwrap().health().await;
+        h.store = "redis://127.0.0.1:1/".into();
+        h.reachable = false;
+        h.breaker = BreakerState::Open;
+        h.errors = 5;
+        assert_eq!(
+            h.to_string(),
+            "store redis://127.0.0.1:1/, no prefix: unreachable, calls run uncached \
+             (breaker Open, 5 failed commands)"
+        );
+        h.reachable = true;
+        h.breaker = BreakerState::HalfOpen;
+        h.round_trip = Some(Duration::from_micros(412));
+        h.pending_invalidations = 3;
+        assert_eq!(
+            h.to_string(),
+            "store redis://127.0.0.1:1/, no prefix: ok (ping 412.0µs, breaker HalfOpen, \
+             3 invalidations pending)"
+        );
     }
 }

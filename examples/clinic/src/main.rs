@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use cachette::healthcare::{
     Healthcare, HmacIdHasher, Keyring, invalidate_patient_cache, patient_cache, with_actor,
 };
-use cachette::{Cache, CacheBuilder, cached, invalidate};
+use cachette::{CacheBuilder, cached, invalidate};
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt as _;
 
@@ -157,33 +157,34 @@ fn router(db: Db) -> Router {
         .with_state(db)
 }
 
-/// The cache from the environment; throwaway keys when none are configured.
-fn cache() -> Result<Cache, cachette::BuildError> {
-    let mut builder = CacheBuilder::from_env()?;
-    if std::env::var_os("CACHE_ENCRYPTION_KEYS").is_none() {
-        println!("(no CACHE_ENCRYPTION_KEYS / CACHE_HASH_KEY: using throwaway keys for this run)");
-        let mut key = [0u8; 32];
-        let mut hash_key = [0u8; 32];
-        for (i, b) in key.iter_mut().chain(hash_key.iter_mut()).enumerate() {
-            *b = (std::process::id() as u8)
-                .wrapping_mul(31)
-                .wrapping_add(i as u8);
-        }
-        builder = builder
-            .sealer(Arc::new(
-                Keyring::new([("demo".to_string(), key)]).expect("a 32-byte key"),
-            ))
-            .id_hasher(Arc::new(
-                HmacIdHasher::new(&hash_key).expect("a 32-byte key"),
-            ));
+/// Throwaway keys when none are configured, as a real service never should.
+fn with_throwaway_keys(builder: CacheBuilder) -> CacheBuilder {
+    if std::env::var_os("CACHE_ENCRYPTION_KEYS").is_some() {
+        return builder;
     }
-    builder.build()
+    println!("(no CACHE_ENCRYPTION_KEYS / CACHE_HASH_KEY: using throwaway keys for this run)");
+    let mut key = [0u8; 32];
+    let mut hash_key = [0u8; 32];
+    for (i, b) in key.iter_mut().chain(hash_key.iter_mut()).enumerate() {
+        *b = (std::process::id() as u8)
+            .wrapping_mul(31)
+            .wrapping_add(i as u8);
+    }
+    builder
+        .sealer(Arc::new(
+            Keyring::new([("demo".to_string(), key)]).expect("a 32-byte key"),
+        ))
+        .id_hasher(Arc::new(
+            HmacIdHasher::new(&hash_key).expect("a 32-byte key"),
+        ))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let cache = cache()?;
-    cachette::install(cache.clone())?;
+    // The cache from the environment (REDIS_URL, CACHE_PREFIX, the healthcare keys, ...); a
+    // variable of the wrong form stops the program here, naming it.
+    let cache = cachette::init_with(with_throwaway_keys)?;
+    println!("cache: {}", cache.health().await);
     let db = Db::default();
     let app = router(db.clone());
 
