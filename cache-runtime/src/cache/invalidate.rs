@@ -132,7 +132,8 @@ impl Cache {
     }
 
     /// Removes every key of this cache matching the Redis glob `pattern` (without the prefix),
-    /// with SCAN and batched UNLINK; returns how many. Build patterns from arguments with
+    /// with SCAN and batched UNLINK, but the tombstones of key invalidations (see
+    /// [`clear`](Self::clear)); returns how many. Build patterns from arguments with
     /// [`escape`](crate::escape), so that an id of `*` matches only itself.
     pub async fn invalidate_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
         Ok(self
@@ -179,9 +180,11 @@ impl Cache {
             .await
     }
 
-    /// Removes every key under this cache's prefix (entries, tombstones and tag versions), but
-    /// not the locks of [`lock`](Cache::lock) and their fencing counters: a holder keeps its
-    /// lock, and fencing tokens never go backwards.
+    /// Removes every key under this cache's prefix (entries, tag versions, leases), but not the
+    /// locks of [`lock`](Cache::lock) and their fencing counters (a holder keeps its lock, and
+    /// fencing tokens never go backwards), nor the tombstones of key invalidations, which stay
+    /// until they expire: a load in flight is checked against them. Returns how many keys it
+    /// removed.
     /// Never FLUSHDB: keys outside the prefix are untouched. A cache without a prefix on Redis
     /// refuses, since its keys cannot be told from other programs' keys.
     pub async fn clear(&self) -> Result<u64, CacheError> {

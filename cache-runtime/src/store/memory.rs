@@ -262,11 +262,20 @@ impl Store for MemoryStore {
         for (key, slot) in self.inner.iter() {
             if glob_match(pattern.as_bytes(), key.as_bytes()) && !kept(key.as_bytes(), keep) {
                 // A compute, not an invalidate: it waits for a conditional write of the key
-                // in progress (which may have seen the lease this deletion follows).
-                self.inner
+                // in progress (which may have seen the lease this deletion follows). A
+                // tombstone stays: it is a key invalidation's, which loads in flight are
+                // checked against (see the Redis store).
+                let result = self
+                    .inner
                     .entry_by_ref(key.as_str())
-                    .and_compute_with(|_| Op::Remove);
-                if slot.expires_at > now {
+                    .and_compute_with(|current| match current {
+                        Some(c) if entry::is_tombstone(&c.value().value) => Op::Nop,
+                        Some(_) => Op::Remove,
+                        None => Op::Nop,
+                    });
+                if matches!(result, moka::ops::compute::CompResult::Removed(_))
+                    && slot.expires_at > now
+                {
                     removed += 1;
                 }
             }
@@ -360,5 +369,29 @@ mod tests {
         let (entry, versions) = store.read_tagged("k", &["t".to_owned()]).await.unwrap();
         assert_eq!((entry, versions), (None, vec![None]));
         assert_eq!(store.get_many(&["t".to_owned()]).await.unwrap(), vec![None]);
+    }
+
+    /// Regression: a pattern deleted the tombstone of a key invalidation, and a load in flight
+    /// that had found the key empty before that invalidation wrote its older value.
+    #[tokio::test]
+    async fn patterns_keep_tombstones() {
+        let store = MemoryStore::new(1 << 20);
+        let ttl = Duration::from_secs(60);
+        store
+            .write_tombstones(&["k:1".to_owned()], ttl)
+            .await
+            .unwrap();
+        store
+            .set("k:2", Bytes::from_static(&[7; 40]), ttl)
+            .await
+            .unwrap();
+        assert_eq!(store.delete_matching("k:*", &[]).await.unwrap(), 1);
+        let kept = store
+            .get("k:1")
+            .await
+            .unwrap()
+            .expect("the tombstone stays");
+        assert!(entry::is_tombstone(&kept));
+        assert_eq!(store.get("k:2").await.unwrap(), None);
     }
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::future::try_join_all;
 
 use self::connection::{Conn, Target};
-use self::scripts::{DELETE_IF_EQUALS, LOCK_FENCED, TOMBSTONES, WRITE_IF};
+use self::scripts::{DELETE_IF_EQUALS, LOCK_FENCED, TOMBSTONES, UNLINK_BUT_TOMBSTONES, WRITE_IF};
 use super::breaker::Breaker;
 use super::{FINGERPRINT_LEN, Store, WriteIf, kept};
 use crate::entry;
@@ -528,13 +528,17 @@ impl RedisStore {
                 _ => self.bounded(cmd.query_async(conn)).await?,
             };
             keys.retain(|k| !kept(k, keep));
-            if !keys.is_empty() {
-                // On a cluster, UNLINK of keys in several slots is split by the client.
-                let n: u64 = self
-                    .bounded(redis::cmd("UNLINK").arg(&keys).query_async(conn))
-                    .await?;
-                removed += n;
-            }
+            // One script per hash slot (all at once on one server).
+            let counts = try_join_all(self.groups(&keys).iter().map(|group| {
+                let mut inv = UNLINK_BUT_TOMBSTONES.prepare_invoke();
+                for &i in group {
+                    inv.key(&keys[i]);
+                }
+                let mut conn = conn.clone();
+                async move { self.bounded(inv.invoke_async::<u64>(&mut conn)).await }
+            }))
+            .await?;
+            removed += counts.iter().sum::<u64>();
             if next == 0 {
                 return Ok(removed);
             }

@@ -4,7 +4,8 @@
 /// Writes ARGV[3] under KEYS[1] for ARGV[4] ms if the key still holds what the caller read:
 /// nothing (ARGV[2] = -1), or a value of length ARGV[2] starting with ARGV[1]; with ARGV[5] =
 /// 1, also over another value, but never over a tombstone the caller did not see. With a
-/// KEYS[2], then deletes it if it holds ARGV[6] (releases the caller's lease), written or not.
+/// KEYS[2], then deletes it if it holds ARGV[6] (releases the caller's lease), written or not;
+/// with ARGV[7] = 1 as well, writes over nothing only while KEYS[2] holds ARGV[6].
 pub(super) static WRITE_IF: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -40,6 +41,24 @@ return 1
 ",
     )
 });
+
+/// Unlinks every key of KEYS but tombstones (17 bytes, the first 254); returns how many. A
+/// tombstone is a key invalidation's, which a load in flight is checked against: a pattern
+/// that deleted it would let that load write its older value over the emptied key.
+pub(super) static UNLINK_BUT_TOMBSTONES: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| {
+        redis::Script::new(
+            r"
+local n = 0
+for _, key in ipairs(KEYS) do
+  local len = redis.pcall('STRLEN', key)
+  local tombstone = len == 17 and string.byte(redis.call('GETRANGE', key, 0, 0)) == 254
+  if not tombstone then n = n + redis.call('UNLINK', key) end
+end
+return n
+",
+        )
+    });
 
 /// Replaces KEYS[i] by the tombstone ARGV[i] for ARGV[#KEYS + 1] ms; returns how many held an
 /// entry (entries are at least 32 bytes, tombstones 17).
