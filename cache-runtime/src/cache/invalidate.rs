@@ -259,11 +259,11 @@ impl Cache {
             return Ok(());
         };
         let applied = match &backlog {
-            Backlog::Apply(inv) => self.apply_now(inv).await.map(|_| ()),
+            Backlog::Apply(inv, _) => self.apply_now(inv).await.map(|_| ()),
             // Clearing everything without a prefix would clear other programs' keys, and
             // dropping the backlog would serve what it invalidated: read nothing instead.
-            Backlog::Clear if self.inner.prefix.is_empty() => Err(StoreError::BacklogLost),
-            Backlog::Clear => self.invalidate_pattern_now("*").await.map(|_| ()),
+            Backlog::Clear(_) if self.inner.prefix.is_empty() => Err(StoreError::BacklogLost),
+            Backlog::Clear(_) => self.invalidate_pattern_now("*").await.map(|_| ()),
         };
         match applied {
             Ok(()) => {
@@ -276,11 +276,11 @@ impl Cache {
                 // backlog for ever would keep every call uncached. A clear of the prefix
                 // covers it; refused too, the cache reads nothing (as without a prefix).
                 match backlog {
-                    Backlog::Apply(_) => {
+                    Backlog::Apply(..) => {
                         tracing::error!(target: "cachette", error = %e, "the store keeps refusing the invalidations queued during an outage; clearing the prefix instead");
                         self.inner.pending.escalate();
                     }
-                    Backlog::Clear => {
+                    Backlog::Clear(_) => {
                         tracing::error!(target: "cachette", error = %e, "the store keeps refusing to clear the prefix; reading nothing from it until restarted");
                         self.inner
                             .pending

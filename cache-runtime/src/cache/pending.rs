@@ -5,37 +5,52 @@
 //! one bounded set (a key, tag or pattern queued twice is kept once); every call path applies
 //! the set before it reads, and reads nothing from the store until it has. Past the bound, the
 //! queue gives up on details and the cache clears its whole prefix on recovery instead.
+//!
+//! Each item carries the stamp of its latest queuing: an application removes only what was
+//! queued before its snapshot, so an invalidation queued again while the same item is being
+//! applied (it may come after the write that applies it) stays queued.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use super::Invalidation;
 
+/// Queued items, each with the stamp of its latest queuing.
 #[derive(Default)]
 struct Set {
-    keys: BTreeSet<String>,
-    tags: BTreeSet<String>,
-    patterns: BTreeSet<String>,
-    /// Too many to keep: clear everything on recovery.
-    overflow: bool,
+    keys: BTreeMap<String, u64>,
+    tags: BTreeMap<String, u64>,
+    patterns: BTreeMap<String, u64>,
+    /// Too many to keep: clear everything on recovery. The stamp of the latest invalidation
+    /// the clear must cover.
+    overflow: Option<u64>,
+    /// The stamp of the latest queuing.
+    stamp: u64,
 }
 
 impl Set {
     fn len(&self) -> usize {
         self.keys.len() + self.tags.len() + self.patterns.len()
     }
+
+    /// Forgets what was queued at or before `upto`.
+    fn remove_upto(&mut self, upto: u64) {
+        self.keys.retain(|_, s| *s > upto);
+        self.tags.retain(|_, s| *s > upto);
+        self.patterns.retain(|_, s| *s > upto);
+    }
 }
 
 /// How many times in a row the store may refuse the backlog before it is escalated.
 pub(crate) const REFUSALS: u32 = 3;
 
-/// What to apply on recovery.
+/// What to apply on recovery, and the stamp of the latest queuing it covers.
 pub(crate) enum Backlog {
     /// These invalidations.
-    Apply(Invalidation),
+    Apply(Invalidation, u64),
     /// Everything under the prefix.
-    Clear,
+    Clear(u64),
 }
 
 pub(crate) struct Pending {
@@ -81,13 +96,19 @@ impl Pending {
     pub(crate) fn add(&self, inv: &Invalidation) {
         let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
         self.queued.fetch_add(1, Relaxed);
-        if !set.overflow {
-            set.keys.extend(inv.keys.iter().cloned());
-            set.tags.extend(inv.tags.iter().cloned());
-            set.patterns.extend(inv.patterns.iter().cloned());
+        set.stamp += 1;
+        let stamp = set.stamp;
+        if set.overflow.is_some() {
+            set.overflow = Some(stamp);
+        } else {
+            set.keys.extend(inv.keys.iter().map(|k| (k.clone(), stamp)));
+            set.tags.extend(inv.tags.iter().map(|t| (t.clone(), stamp)));
+            set.patterns
+                .extend(inv.patterns.iter().map(|p| (p.clone(), stamp)));
             if set.len() > self.limit {
                 *set = Set {
-                    overflow: true,
+                    overflow: Some(stamp),
+                    stamp,
                     ..Set::default()
                 };
                 self.overflows.fetch_add(1, Relaxed);
@@ -110,16 +131,17 @@ impl Pending {
             return None;
         }
         let set = self.set.lock().unwrap_or_else(|e| e.into_inner());
-        if set.overflow {
-            return Some(Backlog::Clear);
+        if set.overflow.is_some() {
+            return Some(Backlog::Clear(set.stamp));
         }
         if set.len() == 0 {
             return None;
         }
         Some(Backlog::Apply(
-            Invalidation::keys(set.keys.iter().cloned())
-                .and_tags(set.tags.iter().cloned())
-                .and_patterns(set.patterns.iter().cloned()),
+            Invalidation::keys(set.keys.keys().cloned())
+                .and_tags(set.tags.keys().cloned())
+                .and_patterns(set.patterns.keys().cloned()),
+            set.stamp,
         ))
     }
 
@@ -133,8 +155,10 @@ impl Pending {
     /// which covers it (and more).
     pub(crate) fn escalate(&self) {
         let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp = set.stamp;
         *set = Set {
-            overflow: true,
+            overflow: Some(stamp),
+            stamp,
             ..Set::default()
         };
         self.refused.store(0, Relaxed);
@@ -142,28 +166,23 @@ impl Pending {
         self.any.store(true, Relaxed);
     }
 
-    /// Removes what `backlog` held, once applied; anything queued since stays.
+    /// Removes what `backlog` held, once applied; anything queued since its snapshot stays,
+    /// the same items queued again included.
     pub(crate) fn applied(&self, backlog: &Backlog) {
         self.refused.store(0, Relaxed);
         let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
         match backlog {
-            Backlog::Clear => *set = Set::default(),
-            Backlog::Apply(inv) => {
-                if set.overflow {
-                    return; // a clear is due: it covers these and more
+            Backlog::Clear(upto) => {
+                if set.overflow.is_some_and(|s| s <= *upto) {
+                    set.overflow = None;
                 }
-                inv.keys.iter().for_each(|k| {
-                    set.keys.remove(k);
-                });
-                inv.tags.iter().for_each(|t| {
-                    set.tags.remove(t);
-                });
-                inv.patterns.iter().for_each(|p| {
-                    set.patterns.remove(p);
-                });
+                set.remove_upto(*upto);
             }
+            // Under an overflow, a clear is due: it covers these and more.
+            Backlog::Apply(_, upto) if set.overflow.is_none() => set.remove_upto(*upto),
+            Backlog::Apply(..) => return,
         }
-        if set.len() == 0 && !set.overflow {
+        if set.len() == 0 && set.overflow.is_none() {
             self.any.store(false, Relaxed);
         }
     }
@@ -183,7 +202,7 @@ mod tests {
         let Some(backlog) = p.snapshot() else {
             panic!("a backlog")
         };
-        let Backlog::Apply(inv) = &backlog else {
+        let Backlog::Apply(inv, _) = &backlog else {
             panic!("details")
         };
         assert_eq!((inv.keys.len(), inv.tags.len()), (1, 1));
@@ -192,15 +211,38 @@ mod tests {
             "kept until applied: a cancelled flush loses nothing"
         );
         p.add(&Invalidation::keys(["b"]));
+        p.add(&Invalidation::keys(["a"]));
         p.applied(&backlog);
-        assert_eq!(p.len(), 1, "what came meanwhile stays");
+        assert_eq!(
+            p.len(),
+            2,
+            "what came meanwhile stays, the same key queued again included"
+        );
+
         p.add(&Invalidation::patterns(["x:*", "y:*", "z:*"]));
         let Some(clear) = p.snapshot() else { panic!() };
         assert!(
-            matches!(clear, Backlog::Clear),
+            matches!(clear, Backlog::Clear(_)),
             "over the bound: clear everything"
         );
         p.applied(&clear);
+        assert!(p.is_empty() && p.snapshot().is_none());
+    }
+
+    #[test]
+    fn what_is_queued_during_a_clear_stays() {
+        let p = Pending::new(1);
+        p.add(&Invalidation::keys(["a", "b"]));
+        let Some(clear) = p.snapshot() else { panic!() };
+        assert!(matches!(clear, Backlog::Clear(_)));
+        p.add(&Invalidation::keys(["c"]));
+        p.applied(&clear);
+        assert!(
+            matches!(p.snapshot(), Some(Backlog::Clear(_))),
+            "queued after the clear's snapshot: another clear is due"
+        );
+        let Some(again) = p.snapshot() else { panic!() };
+        p.applied(&again);
         assert!(p.is_empty() && p.snapshot().is_none());
     }
 }
