@@ -419,12 +419,7 @@ async fn history_on_one_server_with_faults() {
     history(RunId(1), Store::Server).await;
 }
 
-/// Open: a 60-second run (seed 14178712056813649937) found a read of `stale` returning a
-/// version older than a key invalidation that had completed before it began, with a failover
-/// and freezes in the run; not yet explained, so not in the default run. Run it with
-/// `--ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "open violation under failovers: see the comment above"]
 async fn history_on_a_cluster_with_failovers() {
     history(RunId(2), Store::Cluster).await;
 }
