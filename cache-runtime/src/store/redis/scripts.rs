@@ -52,7 +52,7 @@ pub(super) static UNLINK_BUT_TOMBSTONES: std::sync::LazyLock<redis::Script> =
 local n = 0
 for _, key in ipairs(KEYS) do
   local len = redis.pcall('STRLEN', key)
-  local tombstone = len == 17 and string.byte(redis.call('GETRANGE', key, 0, 0)) == 254
+  local tombstone = len == 17 and string.byte(redis.call('GET', key), 1) == 254
   if not tombstone then n = n + redis.call('UNLINK', key) end
 end
 return n
