@@ -26,6 +26,7 @@ mod store;
 
 pub use crate::cache::{
     Cache, CacheBuilder, Invalidation, InvalidationReport, LoadOptions, LockError, LockGuard,
+    RateLimit, RateLimitError, RateLimitPolicy,
 };
 pub use crate::codec::{Codec, Compress};
 pub use crate::entry::EntryTimes;
