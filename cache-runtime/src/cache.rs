@@ -9,7 +9,7 @@ mod lock;
 pub(crate) mod options;
 mod pending;
 mod protected;
-mod rate_limit;
+pub(crate) mod rate_limit;
 mod service;
 
 use std::sync::Arc;

@@ -87,6 +87,28 @@ pub struct RateLimit {
 /// breaker's cool-down, after which the store is tried again.
 const RETRY_WHILE_AWAY: Duration = Duration::from_secs(1);
 
+/// The quota of `limit` requests per `window` under `key`, or what makes it no limit.
+pub(crate) fn check(key: &str, limit: u32, window: Duration) -> Result<Quota, RateLimitError> {
+    let owned = || key.to_owned();
+    if key.is_empty() {
+        return Err(RateLimitError::EmptyKey);
+    }
+    if limit == 0 {
+        return Err(RateLimitError::ZeroLimit { key: owned() });
+    }
+    if window < Duration::from_micros(1) {
+        return Err(RateLimitError::ZeroWindow { key: owned() });
+    }
+    if window > MAX_WINDOW {
+        return Err(RateLimitError::WindowTooLong {
+            key: owned(),
+            window,
+            max: MAX_WINDOW,
+        });
+    }
+    Ok(Quota::new(limit, window))
+}
+
 impl Cache {
     /// Where rate limits live: `<prefix>__cachette:rate:`. Pattern invalidation and `clear()`
     /// spare them, as they spare locks: clearing a cache must not hand out fresh quotas.
@@ -138,34 +160,13 @@ impl Cache {
         limit: u32,
         window: Duration,
     ) -> Result<RateLimit, RateLimitError> {
-        let owned = || key.to_owned();
-        if key.is_empty() {
-            return Err(RateLimitError::EmptyKey);
-        }
-        if limit == 0 {
-            return Err(RateLimitError::ZeroLimit { key: owned() });
-        }
-        if window < Duration::from_micros(1) {
-            return Err(RateLimitError::ZeroWindow { key: owned() });
-        }
-        if window > MAX_WINDOW {
-            return Err(RateLimitError::WindowTooLong {
-                key: owned(),
-                window,
-                max: MAX_WINDOW,
-            });
-        }
+        let quota = check(key, limit, window)?;
         if self.inner.disabled {
             return Ok(self.not_enforced(limit));
         }
         let mut full = self.rate_limit_prefix();
         escape_into(&mut full, key);
-        match self
-            .inner
-            .store
-            .rate_limit(&full, Quota::new(limit, window))
-            .await
-        {
+        match self.inner.store.rate_limit(&full, quota).await {
             Ok(v) => {
                 let (retry_after, reset) = v.durations();
                 Ok(RateLimit {
