@@ -61,14 +61,15 @@ impl std::fmt::Display for Health {
             "" => f.write_str("no prefix: ")?,
             prefix => write!(f, "prefix {prefix:?}: ")?,
         }
-        let limits = match self.rate_limit_policy {
-            RateLimitPolicy::FailOpen => "rate limits not enforced (fail open: all allowed)",
-            RateLimitPolicy::FailClosed => "rate limits not enforced (fail closed: all denied)",
-        };
         if let Some(reason) = &self.disabled {
-            return write!(f, "disabled: {reason}; {limits}");
+            // `rate_limits_enforced` says the rest: a disabled cache enforces nothing.
+            return write!(f, "disabled: {reason}");
         }
         if !self.reachable {
+            let limits = match self.rate_limit_policy {
+                RateLimitPolicy::FailOpen => "rate limits not enforced (fail open: all allowed)",
+                RateLimitPolicy::FailClosed => "rate limits not enforced (fail closed: all denied)",
+            };
             let s = if self.errors == 1 { "" } else { "s" };
             return write!(
                 f,
@@ -182,8 +183,7 @@ mod tests {
         let h = cache.health().await;
         assert_eq!(
             h.to_string(),
-            "store none, no prefix: disabled: CACHE_DEFAULT_TTL=\"abc\" is not a number of seconds; \
-             rate limits not enforced (fail open: all allowed)"
+            "store none, no prefix: disabled: CACHE_DEFAULT_TTL=\"abc\" is not a number of seconds"
         );
         assert!(!h.rate_limits_enforced);
         assert!(h.disabled.is_some());
