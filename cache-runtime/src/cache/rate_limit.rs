@@ -148,7 +148,7 @@ impl Cache {
     /// }
     /// let denied = cache.rate_limit("login:10.0.0.7", 3, minute).await.unwrap();
     /// assert!(!denied.allowed);
-    /// assert_eq!(denied.retry_after, Duration::from_secs(20)); // one request per 20 s
+    /// assert!(denied.retry_after <= Duration::from_secs(20)); // one request per 20 s
     ///
     /// let err = cache.rate_limit("login:10.0.0.7", 0, minute).await.unwrap_err();
     /// assert!(err.to_string().contains("a limit of 0"));
