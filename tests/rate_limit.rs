@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cachette::{Cache, RateLimitPolicy};
 use support::RedisServer;
-use support::caches::{cluster, memory, redis};
+use support::caches::{cluster, memory, on_server_with_policy as on, redis};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -74,18 +74,6 @@ on_both!(
     racing_callers_never_exceed_the_limit,
     clear_and_patterns_keep_limits,
 );
-
-/// A cache on `server` that gives up on a stopped server quickly.
-fn on(server: &RedisServer, policy: RateLimitPolicy) -> Cache {
-    Cache::builder()
-        .redis(server.url())
-        .prefix("t")
-        .command_timeout(Duration::from_millis(200))
-        .connection_timeout(Duration::from_millis(200))
-        .rate_limit_policy(policy)
-        .build()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_fails_open_by_default_and_says_so() {

@@ -8,10 +8,8 @@
 
 mod support;
 
-use std::io::Read as _;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -22,6 +20,8 @@ use cachette::{Cache, RateLimitPolicy};
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use support::RedisServer;
+use support::caches::on_server_with_policy as cache_on;
+use support::workers;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -68,17 +68,6 @@ fn router(layer: RateLimitLayer<impl KeyExtractor<axum::body::Body>>) -> Router 
     Router::new()
         .route("/", get(|| async { "ok" }))
         .layer(layer)
-}
-
-fn cache_on(server: &RedisServer, policy: RateLimitPolicy) -> Cache {
-    Cache::builder()
-        .redis(server.url())
-        .prefix("t")
-        .command_timeout(Duration::from_millis(200))
-        .connection_timeout(Duration::from_millis(200))
-        .rate_limit_policy(policy)
-        .build()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,22 +173,7 @@ fn worker() {
         let addr = serve(router(layer)).await;
         let client = redis::Client::open(url).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let _: () = redis::cmd("INCR")
-            .arg("ready")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        loop {
-            let go: Option<u8> = redis::cmd("GET")
-                .arg("go")
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if go.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        workers::ready_then_wait_for_go(&mut conn).await;
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..PER_WORKER {
             tasks.spawn(async move { get_root(addr, &[("x-tenant", "shared")]).await });
@@ -219,70 +193,29 @@ fn worker() {
     });
 }
 
-fn spawn_worker(server: &RedisServer) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["worker", "--exact", "--nocapture", "--test-threads=1"])
-        .env("CACHETTE_RATE_WORKER_REDIS", server.url())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits for `child` (a hang is a failure after `limit`); its `(ok, limited)` counts.
-fn result_of(mut child: Child, limit: Duration) -> (u32, u32) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut out = String::new();
-            child
-                .stdout
-                .take()
-                .unwrap()
-                .read_to_string(&mut out)
-                .unwrap();
-            assert!(status.success(), "worker failed: {out}");
-            let line = out
-                .lines()
-                .find_map(|l| l.find("WORKER-RESULT").map(|at| l[at..].to_owned()))
-                .unwrap_or_else(|| panic!("no result in {out}"));
-            let count = |name: &str| -> u32 {
-                let at = line.find(name).unwrap() + name.len();
-                line[at..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap()
-            };
-            return (count("ok="), count("limited="));
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("a worker hung for more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// The `(ok, limited)` counts of a worker's result line.
+fn counts(line: &str) -> (u32, u32) {
+    let count = |name: &str| -> u32 {
+        let at = line.find(name).unwrap() + name.len();
+        line[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (count("ok="), count("limited="))
 }
 
 #[test]
 fn two_processes_share_one_limit() {
     let server = RedisServer::start();
-    let mut conn = server.conn();
-    let workers = [spawn_worker(&server), spawn_worker(&server)];
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready: Option<u32> = redis::cmd("GET").arg("ready").query(&mut conn).unwrap();
-        if ready == Some(2) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the workers did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _: () = redis::cmd("SET").arg("go").arg(1).query(&mut conn).unwrap();
+    let env = [("CACHETTE_RATE_WORKER_REDIS", server.url())];
+    let children = [workers::spawn(&env), workers::spawn(&env)];
+    workers::go_when_ready(&server, 2);
     let (mut ok, mut limited) = (0, 0);
-    for w in workers {
-        let (o, l) = result_of(w, Duration::from_secs(60));
+    for child in children {
+        let (o, l) = counts(&workers::result_of(child, Duration::from_secs(60)));
         ok += o;
         limited += l;
     }
