@@ -156,12 +156,7 @@ fn worker() {
     let Ok(url) = std::env::var("CACHETTE_RATE_WORKER_REDIS") else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
+    workers::runtime().block_on(async move {
         let cache = Cache::builder()
             .redis(url.clone())
             .prefix("t")

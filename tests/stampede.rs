@@ -27,12 +27,7 @@ fn worker() {
         .unwrap()
         .parse()
         .unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
+    support::workers::runtime().block_on(async move {
         let cache = Cache::builder()
             .redis(url.clone())
             .prefix("s")

@@ -19,6 +19,15 @@ pub fn spawn(env: &[(&str, String)]) -> Child {
         .unwrap()
 }
 
+/// Worker side: the runtime a worker runs in (two threads, like the tests' own).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Worker side: counts this worker ready (`INCR ready`), then waits until `go` is set.
 pub async fn ready_then_wait_for_go(conn: &mut redis::aio::MultiplexedConnection) {
     let _: () = redis::cmd("INCR")
