@@ -94,6 +94,11 @@ impl std::fmt::Display for Health {
         if self.shedding {
             notes.push("slow: shedding background refreshes".to_owned());
         }
+        // Failing open is the default and goes unsaid; failing closed turns an outage into
+        // refused requests, which whoever reads this line should know in advance.
+        if self.rate_limit_policy == RateLimitPolicy::FailClosed {
+            notes.push("rate limits fail closed".to_owned());
+        }
         if !notes.is_empty() {
             write!(f, " ({})", notes.join(", "))?;
         }
@@ -211,6 +216,14 @@ mod tests {
         );
         h.rate_limit_policy = RateLimitPolicy::FailClosed;
         assert!(h.to_string().contains("(fail closed: all denied)"), "{h}");
+        h.reachable = true;
+        h.breaker = BreakerState::Closed;
+        h.round_trip = None;
+        assert_eq!(
+            h.to_string(),
+            "store redis://127.0.0.1:1/, no prefix: ok (rate limits fail closed)"
+        );
+        h.rate_limit_policy = RateLimitPolicy::FailOpen;
         h.reachable = true;
         h.breaker = BreakerState::HalfOpen;
         h.round_trip = Some(Duration::from_micros(412));
