@@ -122,3 +122,33 @@ async fn a_stopped_server_fails_closed_when_asked() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The state is one key in the reserved namespace, expiring when the limit is whole again; a
+/// value the script cannot read counts as a full limit, never as an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_key_under_the_prefix_that_expires() {
+    let server = RedisServer::start();
+    let cache = support::caches::on_server(&server, "app");
+    let window = Duration::from_secs(60);
+    assert!(
+        cache
+            .rate_limit("login:a b", 2, window)
+            .await
+            .unwrap()
+            .enforced
+    );
+    let mut conn = server.conn();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    assert_eq!(keys, ["app:__cachette:rate:login%3Aa%20b"]);
+    let pttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query(&mut conn).unwrap();
+    assert!(pttl > 0 && pttl <= 30_000, "one interval of 30 s: {pttl}");
+
+    let _: () = redis::cmd("SET")
+        .arg(&keys[0])
+        .arg("garbage")
+        .query(&mut conn)
+        .unwrap();
+    let d = cache.rate_limit("login:a b", 2, window).await.unwrap();
+    assert!(d.allowed && d.enforced, "{d:?}");
+    assert_eq!(d.remaining, 1);
+}
