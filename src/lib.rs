@@ -42,10 +42,18 @@ pub use cache_macros::{KeyPart, cache_put, cached, invalidate};
 pub use cache_runtime::{
     AlreadyInstalled, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec, Compress,
     Counters, EntryTimes, FnSpec, Health, InitError, Invalidation, InvalidationReport, KeyWriter,
-    LoadOptions, LockError, LockGuard, MemoryStore, RedisStore, RedisStoreConfig, Stats,
-    StatsSnapshot, StoreError, UnhashableValue, defaults, duplicate_templates, escape, global,
-    init_from_env, init_with, install, registry, write_hash,
+    LoadOptions, LockError, LockGuard, MemoryStore, RateLimit, RateLimitError, RateLimitPolicy,
+    RedisStore, RedisStoreConfig, Stats, StatsSnapshot, StoreError, UnhashableValue, defaults,
+    duplicate_templates, escape, global, init_from_env, init_with, install, registry, write_hash,
 };
+
+/// Rate limiting for axum routers (any tower stack of `http` requests).
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http {
+    #[doc(inline)]
+    pub use cache_runtime::{ClientIp, Header, KeyExtractor, RateLimitLayer, RateLimitService};
+}
 
 /// Types that render into cache keys; see [`KeyPart`](trait@KeyPart).
 pub use cache_runtime::KeyPart;

@@ -6,8 +6,7 @@
 
 mod support;
 
-use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,12 +27,7 @@ fn worker() {
         .unwrap()
         .parse()
         .unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
+    support::workers::runtime().block_on(async move {
         let cache = Cache::builder()
             .redis(url.clone())
             .prefix("s")
@@ -43,22 +37,7 @@ fn worker() {
             .unwrap();
         let client = redis::Client::open(url).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let _: () = redis::cmd("INCR")
-            .arg("ready")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        loop {
-            let go: Option<u8> = redis::cmd("GET")
-                .arg("go")
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if go.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        support::workers::ready_then_wait_for_go(&mut conn).await;
         let o = LoadOptions::ttl(Duration::from_secs(60));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..TASKS {
@@ -101,41 +80,10 @@ fn worker() {
 }
 
 fn spawn_worker(server: &RedisServer, load_ms: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["worker", "--exact", "--nocapture", "--test-threads=1"])
-        .env("CACHETTE_WORKER_REDIS", server.url())
-        .env("CACHETTE_WORKER_LOAD_MS", load_ms.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits for `child` (a hang is a failure after `limit`), and returns its result line.
-fn result_of(mut child: Child, limit: Duration) -> String {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut out = String::new();
-            child
-                .stdout
-                .take()
-                .unwrap()
-                .read_to_string(&mut out)
-                .unwrap();
-            assert!(status.success(), "worker failed: {out}");
-            // libtest may print "test worker ... " on the same line.
-            return out
-                .lines()
-                .find_map(|l| l.find("WORKER-RESULT").map(|at| l[at..].to_owned()))
-                .unwrap_or_else(|| panic!("no result in {out}"));
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("a worker hung for more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    support::workers::spawn(&[
+        ("CACHETTE_WORKER_REDIS", server.url()),
+        ("CACHETTE_WORKER_LOAD_MS", load_ms.to_string()),
+    ])
 }
 
 fn get<T: redis::FromRedisValue>(server: &RedisServer, key: &str) -> T {
@@ -162,16 +110,9 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn four_processes_one_load() {
     let server = Arc::new(RedisServer::start());
     let workers: Vec<Child> = (0..4).map(|_| spawn_worker(&server, 200)).collect();
-    wait_until("all workers are ready", || {
-        get::<Option<u32>>(&server, "ready") == Some(4)
-    });
-    let _: () = redis::cmd("SET")
-        .arg("go")
-        .arg(1)
-        .query(&mut server.conn())
-        .unwrap();
+    support::workers::go_when_ready(&server, 4);
     for w in workers {
-        let line = result_of(w, Duration::from_secs(60));
+        let line = support::workers::result_of(w, Duration::from_secs(60));
         assert!(line.contains(r#"values=["value from load 1"]"#), "{line}");
     }
     assert_eq!(get::<Option<u32>>(&server, "loader_runs"), Some(1));
@@ -201,7 +142,7 @@ fn a_killed_lease_holder_does_not_hang_the_others() {
 
     let bound = LEASE_TTL + LEASE_WAIT + Duration::from_secs(3);
     for w in waiters {
-        let line = result_of(w, Duration::from_secs(60));
+        let line = support::workers::result_of(w, Duration::from_secs(60));
         assert!(
             line.contains(r#"values=["value from load 2"]"#),
             "one reload after the holder died: {line}"

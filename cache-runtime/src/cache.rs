@@ -9,6 +9,7 @@ mod lock;
 pub(crate) mod options;
 mod pending;
 mod protected;
+pub(crate) mod rate_limit;
 mod service;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use self::health::Health;
 pub use self::invalidate::{Invalidation, InvalidationReport};
 pub use self::lock::{LockError, LockGuard};
 pub use self::options::LoadOptions;
+pub use self::rate_limit::{RateLimit, RateLimitError, RateLimitPolicy};
 use crate::codec::Codec;
 use crate::error::{CacheError, StoreError};
 use crate::registry::{FnSpec, registry};

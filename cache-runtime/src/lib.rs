@@ -16,6 +16,8 @@ mod error;
 mod flight;
 mod global;
 mod key;
+#[cfg(feature = "axum")]
+mod layer;
 mod notice;
 mod phi;
 mod random;
@@ -26,6 +28,7 @@ mod store;
 
 pub use crate::cache::{
     Cache, CacheBuilder, Invalidation, InvalidationReport, LoadOptions, LockError, LockGuard,
+    RateLimit, RateLimitError, RateLimitPolicy,
 };
 pub use crate::codec::{Codec, Compress};
 pub use crate::entry::EntryTimes;
@@ -37,6 +40,8 @@ pub const PHI_NAMESPACE: &str = "phi:";
 
 pub use crate::cache::Health;
 pub use crate::key::{KeyPart, KeyWriter, UnhashableValue, escape, write_hash};
+#[cfg(feature = "axum")]
+pub use crate::layer::{ClientIp, Header, KeyExtractor, RateLimitLayer, RateLimitService};
 pub use crate::phi::{
     AuditEvent, AuditOperation, AuditSink, IdHasher, Sealer, current_actor, with_actor,
 };

@@ -1,6 +1,7 @@
 //! Where entries live: the [`Store`] seam, a bounded in-process store and Redis.
 
 mod breaker;
+pub(crate) mod gcra;
 pub(crate) mod glob;
 mod memory;
 mod redis;
@@ -116,6 +117,16 @@ pub(crate) trait Store: Send + Sync + 'static {
         token: &[u8],
         ttl: Duration,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// Counts one request against the rate limit under `key` and decides it, atomically
+    /// (GCRA, see [`gcra`]): of any number of concurrent callers, on any number of processes,
+    /// no more than the quota pass. The key holds one number and expires when the quota is
+    /// full again.
+    fn rate_limit(
+        &self,
+        key: &str,
+        quota: gcra::Quota,
+    ) -> impl Future<Output = Result<gcra::Verdict, StoreError>> + Send;
 }
 
 /// A conditional write: `value` goes under `key` only if the key still holds what a read saw
@@ -215,6 +226,9 @@ impl Store for AnyStore {
         ttl: Duration,
     ) -> Result<Option<u64>, StoreError> {
         dispatch!(self, s => s.lock_fenced(lock_key, fence_key, token, ttl).await)
+    }
+    async fn rate_limit(&self, key: &str, quota: gcra::Quota) -> Result<gcra::Verdict, StoreError> {
+        dispatch!(self, s => s.rate_limit(key, quota).await)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cachette::Cache;
+use cachette::{Cache, RateLimitPolicy};
 
 use super::{RedisCluster, RedisServer};
 
@@ -35,6 +35,19 @@ pub fn on_server_with_timeout(server: &RedisServer, prefix: &str, timeout: Durat
         .prefix(prefix)
         .command_timeout(timeout)
         .connection_timeout(timeout)
+        .build()
+        .unwrap()
+}
+
+/// A cache with the prefix `t` on `server` that gives up on a stopped server within 200 ms,
+/// with `policy` for rate limits while the server is away.
+pub fn on_server_with_policy(server: &RedisServer, policy: RateLimitPolicy) -> Cache {
+    Cache::builder()
+        .redis(server.url())
+        .prefix("t")
+        .command_timeout(Duration::from_millis(200))
+        .connection_timeout(Duration::from_millis(200))
+        .rate_limit_policy(policy)
         .build()
         .unwrap()
 }

@@ -6,6 +6,7 @@ pub mod caches;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod rng;
+pub mod workers;
 
 pub use self::redis_cluster::RedisCluster;
 pub use self::redis_server::RedisServer;

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicU64;
 
 use super::invalidate::Rules;
 use super::pending::Pending;
+use super::rate_limit::RateLimitPolicy;
 use super::{Cache, Inner};
 use crate::codec::Codec;
 use crate::error::BuildError;
@@ -102,6 +103,8 @@ pub(crate) struct Limits {
     /// Store latency above which background refreshes (below high priority) and low-priority
     /// writes are dropped.
     pub shed_latency: Duration,
+    /// What a rate limit decides while the store cannot be asked.
+    pub rate_limit_policy: RateLimitPolicy,
 }
 
 impl Default for Limits {
@@ -114,6 +117,7 @@ impl Default for Limits {
             refresh_workers: 64,
             pending_invalidations: 10_000,
             shed_latency: Duration::from_millis(100),
+            rate_limit_policy: RateLimitPolicy::FailOpen,
         }
     }
 }
@@ -270,6 +274,22 @@ impl CacheBuilder {
     /// its lease expires. Make it longer than your slowest load.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.limits.lease_ttl = ttl;
+        self
+    }
+
+    /// What [`Cache::rate_limit`](crate::Cache::rate_limit) decides while the store cannot be
+    /// asked: allow (the default, [`RateLimitPolicy::FailOpen`]) or deny
+    /// ([`RateLimitPolicy::FailClosed`]). Either way the decision says it was not enforced,
+    /// and [`Health`](crate::Health) names the policy.
+    ///
+    /// ```
+    /// use cache_runtime::{Cache, RateLimitPolicy};
+    ///
+    /// let cache = Cache::builder().rate_limit_policy(RateLimitPolicy::FailClosed).build().unwrap();
+    /// assert_eq!(cache.rate_limit_policy(), RateLimitPolicy::FailClosed);
+    /// ```
+    pub fn rate_limit_policy(mut self, policy: RateLimitPolicy) -> Self {
+        self.limits.rate_limit_policy = policy;
         self
     }
 

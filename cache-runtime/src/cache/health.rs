@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::Cache;
+use super::rate_limit::RateLimitPolicy;
 use crate::store::{AnyStore, BreakerState};
 
 /// A report on a cache's store, from [`Cache::health`].
@@ -46,6 +47,11 @@ pub struct Health {
     pub breaker_opened: u64,
     /// Times the store came back after the breaker opened.
     pub recoveries: u64,
+    /// What [`Cache::rate_limit`] decides while the store cannot be asked.
+    pub rate_limit_policy: RateLimitPolicy,
+    /// Whether rate limits are enforced now: the store answered and the cache is not disabled.
+    /// When not, every decision follows `rate_limit_policy`.
+    pub rate_limits_enforced: bool,
 }
 
 impl std::fmt::Display for Health {
@@ -56,13 +62,18 @@ impl std::fmt::Display for Health {
             prefix => write!(f, "prefix {prefix:?}: ")?,
         }
         if let Some(reason) = &self.disabled {
+            // `rate_limits_enforced` says the rest: a disabled cache enforces nothing.
             return write!(f, "disabled: {reason}");
         }
         if !self.reachable {
+            let limits = match self.rate_limit_policy {
+                RateLimitPolicy::FailOpen => "rate limits not enforced (fail open: all allowed)",
+                RateLimitPolicy::FailClosed => "rate limits not enforced (fail closed: all denied)",
+            };
             let s = if self.errors == 1 { "" } else { "s" };
             return write!(
                 f,
-                "unreachable, calls run uncached (breaker {:?}, {} failed command{s})",
+                "unreachable, calls run uncached, {limits} (breaker {:?}, {} failed command{s})",
                 self.breaker, self.errors
             );
         }
@@ -82,6 +93,11 @@ impl std::fmt::Display for Health {
         }
         if self.shedding {
             notes.push("slow: shedding background refreshes".to_owned());
+        }
+        // Failing open is the default and goes unsaid; failing closed turns an outage into
+        // refused requests, which whoever reads this line should know in advance.
+        if self.rate_limit_policy == RateLimitPolicy::FailClosed {
+            notes.push("rate limits fail closed".to_owned());
         }
         if !notes.is_empty() {
             write!(f, " ({})", notes.join(", "))?;
@@ -119,6 +135,8 @@ impl Cache {
             errors: 0,
             breaker_opened: 0,
             recoveries: 0,
+            rate_limit_policy: self.rate_limit_policy(),
+            rate_limits_enforced: !self.inner.disabled,
         };
         if let AnyStore::Redis(r) = &self.inner.store {
             let started = Instant::now();
@@ -137,6 +155,7 @@ impl Cache {
             h.errors = b.errors.load(Relaxed);
             h.breaker_opened = b.opened.load(Relaxed);
             h.recoveries = b.recoveries.load(Relaxed);
+            h.rate_limits_enforced &= h.reachable;
         }
         h
     }
@@ -171,6 +190,7 @@ mod tests {
             h.to_string(),
             "store none, no prefix: disabled: CACHE_DEFAULT_TTL=\"abc\" is not a number of seconds"
         );
+        assert!(!h.rate_limits_enforced);
         assert!(h.disabled.is_some());
 
         let h = CacheBuilder::new()
@@ -191,9 +211,19 @@ mod tests {
         h.errors = 5;
         assert_eq!(
             h.to_string(),
-            "store redis://127.0.0.1:1/, no prefix: unreachable, calls run uncached \
-             (breaker Open, 5 failed commands)"
+            "store redis://127.0.0.1:1/, no prefix: unreachable, calls run uncached, rate limits \
+             not enforced (fail open: all allowed) (breaker Open, 5 failed commands)"
         );
+        h.rate_limit_policy = RateLimitPolicy::FailClosed;
+        assert!(h.to_string().contains("(fail closed: all denied)"), "{h}");
+        h.reachable = true;
+        h.breaker = BreakerState::Closed;
+        h.round_trip = None;
+        assert_eq!(
+            h.to_string(),
+            "store redis://127.0.0.1:1/, no prefix: ok (rate limits fail closed)"
+        );
+        h.rate_limit_policy = RateLimitPolicy::FailOpen;
         h.reachable = true;
         h.breaker = BreakerState::HalfOpen;
         h.round_trip = Some(Duration::from_micros(412));

@@ -175,14 +175,16 @@ impl Cache {
         leases.push('}');
         let store = &self.inner.store;
         store.delete_matching(&leases, &[]).await?;
+        let [locks, fences] = self.lock_key_prefixes();
         store
-            .delete_matching(&full, &self.lock_key_prefixes())
+            .delete_matching(&full, &[locks, fences, self.rate_limit_prefix()])
             .await
     }
 
     /// Removes every key under this cache's prefix (entries, tag versions, leases), but not the
     /// locks of [`lock`](Cache::lock) and their fencing counters (a holder keeps its lock, and
-    /// fencing tokens never go backwards), nor the tombstones of key invalidations, which stay
+    /// fencing tokens never go backwards), nor the [rate limits](Cache::rate_limit) (clearing a
+    /// cache hands out no fresh quotas), nor the tombstones of key invalidations, which stay
     /// until they expire: a load in flight is checked against them. Returns how many keys it
     /// removed.
     /// Never FLUSHDB: keys outside the prefix are untouched. A cache without a prefix on Redis

@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use moka::ops::compute::Op;
 
+use super::gcra::{self, Quota, Verdict};
 use super::glob::glob_match;
 use super::{Store, WriteIf, kept, same_fingerprint};
 use crate::entry;
@@ -344,6 +345,40 @@ impl Store for MemoryStore {
                 })
             });
         Ok(Some(next))
+    }
+
+    async fn rate_limit(&self, key: &str, quota: Quota) -> Result<Verdict, StoreError> {
+        // The clock of a process-wide origin: a memory store is one process's, and `Instant`
+        // never goes backwards.
+        static ORIGIN: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+        let now = Instant::now();
+        let now_us = u64::try_from(now.saturating_duration_since(*ORIGIN).as_micros())
+            .unwrap_or(u64::MAX / 2);
+        let mut verdict = None;
+        // A compute: moka runs the computes of one key one at a time, so concurrent callers
+        // each see the TAT the previous one stored.
+        self.inner.entry_by_ref(key).and_compute_with(|current| {
+            let tat = current
+                .map(|e| e.into_value())
+                .filter(|s| s.expires_at > now)
+                .and_then(|s| <[u8; 8]>::try_from(&s.value[..]).ok())
+                .map(u64::from_be_bytes);
+            let (v, next) = gcra::decide(quota, tat, now_us);
+            verdict = Some(v);
+            match next {
+                Some(tat) => Op::Put(Slot {
+                    value: Bytes::copy_from_slice(&tat.to_be_bytes()),
+                    expires_at: Self::deadline(now, Duration::from_micros(tat - now_us)),
+                }),
+                None => Op::Nop,
+            }
+        });
+        Ok(verdict.unwrap_or(Verdict {
+            allowed: false,
+            remaining: 0,
+            retry_after_us: quota.interval_us,
+            reset_us: quota.tolerance_us,
+        }))
     }
 }
 

@@ -12,8 +12,11 @@ use bytes::Bytes;
 use futures_util::future::try_join_all;
 
 use self::connection::{Conn, Target};
-use self::scripts::{DELETE_IF_EQUALS, LOCK_FENCED, TOMBSTONES, UNLINK_BUT_TOMBSTONES, WRITE_IF};
+use self::scripts::{
+    DELETE_IF_EQUALS, LOCK_FENCED, RATE_LIMIT, TOMBSTONES, UNLINK_BUT_TOMBSTONES, WRITE_IF,
+};
 use super::breaker::Breaker;
+use super::gcra::{Quota, Verdict};
 use super::{FINGERPRINT_LEN, Store, WriteIf, kept};
 use crate::entry;
 use crate::error::{BuildError, StoreError};
@@ -456,6 +459,21 @@ impl Store for RedisStore {
         inv.key(lock_key).key(fence_key).arg(token).arg(px(ttl));
         let mut conn = self.conn()?;
         self.bounded(inv.invoke_async(&mut conn)).await
+    }
+
+    async fn rate_limit(&self, key: &str, quota: Quota) -> Result<Verdict, StoreError> {
+        let mut inv = RATE_LIMIT.prepare_invoke();
+        inv.key(key).arg(quota.interval_us).arg(quota.tolerance_us);
+        let mut conn = self.conn()?;
+        // Not sent again after a dropped connection: the first may have counted.
+        let (allowed, remaining, retry_after_us, reset_us): (u8, u64, u64, u64) =
+            self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(Verdict {
+            allowed: allowed == 1,
+            remaining,
+            retry_after_us,
+            reset_us,
+        })
     }
 }
 

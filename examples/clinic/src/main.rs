@@ -6,11 +6,12 @@
 //! them this example makes throwaway keys for the run, as a real service never should.
 //!
 //! By default the example calls its own endpoints and prints what happened; with `--serve` it
-//! listens on 127.0.0.1:3000 instead.
+//! listens on 127.0.0.1:3000 instead, limiting each client IP to 100 requests a minute.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::{Request, StatusCode};
@@ -20,6 +21,7 @@ use axum::{Json, Router};
 use cachette::healthcare::{
     Healthcare, HmacIdHasher, Keyring, invalidate_patient_cache, patient_cache, with_actor,
 };
+use cachette::http::RateLimitLayer;
 use cachette::{CacheBuilder, cached, invalidate};
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt as _;
@@ -186,12 +188,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cache = cachette::init_with(with_throwaway_keys)?;
     println!("cache: {}", cache.health().await);
     let db = Db::default();
-    let app = router(db.clone());
+    // 100 requests a minute per client IP (`429` past it), shared by every instance of the
+    // service on the same Redis.
+    let limit = RateLimitLayer::new(cache.clone(), 100, Duration::from_secs(60))?.name("clinic");
+    let app = router(db.clone()).layer(limit);
 
     if std::env::args().any(|a| a == "--serve") {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
         println!("listening on http://127.0.0.1:3000 (try /patients/MRN-0042 or /doctors/7)");
-        axum::serve(listener, app).await?;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await?;
         return Ok(());
     }
 

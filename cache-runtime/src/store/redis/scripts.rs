@@ -101,3 +101,30 @@ return false
 ",
         )
     });
+
+/// One request against the rate limit KEYS[1] (GCRA, as in `store/gcra.rs`, whose tests cover
+/// the arithmetic): ARGV[1] is the interval and ARGV[2] the tolerance, in µs. The key holds the
+/// theoretical arrival time in µs of the server's clock (`TIME`), so every process and every
+/// client shares one clock. Returns `{allowed, remaining, retry_after_us, reset_us}`; a denied
+/// request writes nothing. Every number stays below 2^53, exact in Lua's doubles.
+pub(super) static RATE_LIMIT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+-- Before Redis 5 a script that reads TIME and then writes must ask for effects replication.
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+-- Absent, unreadable or past: a full quota.
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat or tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat > now + tolerance then
+  return {0, 0, new_tat - tolerance - now, tat - now}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return {1, math.floor((now + tolerance - new_tat) / interval), 0, new_tat - now}
+",
+    )
+});
