@@ -9,7 +9,7 @@ use cachette::{Cache, Invalidation, LoadOptions};
 use support::RedisServer;
 
 /// The rule from the README, for the prefix `app`.
-const RULE: &str = "on >s3cret ~app:* resetchannels -@all +get +set +mget +unlink +exists +pttl +pexpire +strlen +del +incr +scan +evalsha +eval +script|load +ping";
+const RULE: &str = "on >s3cret ~app:* resetchannels -@all +get +set +mget +unlink +exists +pttl +pexpire +strlen +del +incr +scan +evalsha +eval +script|load +ping +time";
 
 #[tokio::test]
 async fn a_cache_user_with_the_documented_acl_can_do_everything_it_needs() {
@@ -58,6 +58,11 @@ async fn a_cache_user_with_the_documented_acl_can_do_everything_it_needs() {
     let _ = cache
         .get_or_load_owned("k", &o2, || async { Ok::<u8, String>(1) })
         .await;
+    let limited = cache
+        .rate_limit("login", 5, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(limited.allowed && limited.enforced, "{limited:?}");
     assert!(cache.clear().await.unwrap() > 0);
     assert!(cache.health().await.reachable);
     assert_eq!(cache.stats().total.errors, 0);
