@@ -115,6 +115,7 @@ pub(crate) enum Name {
     Patient,
     Doctor,
     Clinic,
+    Plain,
     Crate,
 }
 
@@ -311,6 +312,13 @@ pub(crate) const ARGS: &[Arg] = &[
         "clinic = \"clinic_id\"",
     ),
     arg(
+        "plain",
+        Name::Plain,
+        PROTECTED,
+        Kind::Params,
+        "plain = [page]",
+    ),
+    arg(
         "crate",
         Name::Crate,
         ALL,
@@ -391,6 +399,10 @@ pub(crate) struct Shared {
     pub tags: Vec<LitStr>,
     pub version: Option<String>,
     pub ids: Vec<Id>,
+    /// `plain = [..]`: placeholders of a protected function written as they are; every other
+    /// one is keyed-hashed, so an identifier forgotten in `patient = ..` still stays out of
+    /// key names.
+    pub plain: Vec<Ident>,
 }
 
 impl Shared {
@@ -401,6 +413,7 @@ impl Shared {
             (Name::Cache, Value::Expr(e)) => self.cache = Some(e),
             (Name::Tags, Value::Strs(t)) => self.tags = t,
             (Name::Version, Value::Version(v)) => self.version = Some(v),
+            (Name::Plain, Value::Idents(p)) => self.plain = p,
             (Name::Patient | Name::Doctor | Name::Clinic, Value::Str(param)) => {
                 let role = match name {
                     Name::Patient => "patient",

@@ -63,12 +63,16 @@ pub(crate) struct Common {
     pub cache_expr: TokenStream,
     /// Names of identifier parameters (`patient = ".."`, …), rendered hashed.
     pub ids: Vec<String>,
+    /// Whether values are protected: then every placeholder not in `plain` is hashed too.
+    pub protected: bool,
+    /// `plain = [..]`: placeholders of a protected function rendered as they are.
+    pub plain: Vec<String>,
     /// The function's name.
     pub name: String,
 }
 
 impl Common {
-    pub(crate) fn of(shared: &Shared, func: &ItemFn) -> Common {
+    pub(crate) fn of(attr: Attr, shared: &Shared, func: &ItemFn) -> Common {
         let krate: TokenStream = match &shared.krate {
             Some(p) => p.to_token_stream(),
             None => quote!(::cachette),
@@ -86,8 +90,17 @@ impl Common {
                 .iter()
                 .map(|id| id.param.value().trim_start_matches("r#").to_owned())
                 .collect(),
+            protected: attr.phi(),
+            plain: shared.plain.iter().map(|p| p.unraw().to_string()).collect(),
             name: func.sig.ident.unraw().to_string(),
         }
+    }
+
+    /// Whether the placeholder or parameter `root` renders as its keyed hash: a declared
+    /// identifier, or any name of a protected function that is not declared `plain`.
+    pub(crate) fn hashed(&self, root: &str) -> bool {
+        self.ids.iter().any(|id| id == root)
+            || (self.protected && !self.plain.iter().any(|p| p == root))
     }
 }
 
@@ -213,12 +226,13 @@ fn last_segment(ty: &Type) -> Option<(String, Vec<&Type>)> {
 }
 
 /// The statements that render template `t` into `builder`. Placeholders naming an identifier
-/// parameter (`patient = ".."`) render as its keyed hash.
+/// parameter (`patient = ".."`), and every placeholder of a protected function not declared
+/// `plain`, render as their keyed hash.
 pub(crate) fn render_with(
     t: &Template,
     params: &Params,
     builder: TokenStream,
-    ids: &[String],
+    common: &Common,
 ) -> Vec<TokenStream> {
     t.segments
         .iter()
@@ -259,13 +273,16 @@ pub(crate) fn render_with(
                 });
                 // An identifier is always hashed with the cache's key: an unkeyed `:hash` of
                 // an MRN could be reversed by hashing every plausible MRN.
-                let identifier = ids.contains(&h.root);
-                let (method, cache) = if identifier {
-                    (quote_spanned!(span=> id), quote!(__cachette_cache,))
-                } else if h.hash {
-                    (quote_spanned!(span=> hash), quote!())
-                } else {
-                    (quote_spanned!(span=> part), quote!())
+                let (method, cache) = match (common.hashed(&h.root), h.hash) {
+                    (true, false) => (quote_spanned!(span=> id), quote!(__cachette_cache,)),
+                    // A declared identifier keeps its `KeyPart` rendering under `:hash`, so
+                    // the helpers that hash a raw id find the same key.
+                    (true, true) if common.ids.contains(&h.root) => {
+                        (quote_spanned!(span=> id), quote!(__cachette_cache,))
+                    }
+                    (true, true) => (quote_spanned!(span=> id_hash), quote!(__cachette_cache,)),
+                    (false, true) => (quote_spanned!(span=> hash), quote!()),
+                    (false, false) => (quote_spanned!(span=> part), quote!()),
                 };
                 if h.fields.is_empty() {
                     quote_spanned!(span=> #builder.#method(#cache &#root);)

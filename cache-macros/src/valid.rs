@@ -124,6 +124,27 @@ fn common(
     }
 }
 
+/// Checks that each `plain = [..]` name is rendered somewhere: a placeholder of `templates`,
+/// or a parameter of `default_key`. A name that is not would be a `plain` that protects
+/// nothing, most likely a misspelling that leaves the real placeholder hashed.
+fn plain(cx: &Ctxt, shared: &Shared, templates: &[&Template], default_key: Option<&Params>) {
+    for p in &shared.plain {
+        let name = p.unraw().to_string();
+        let in_template = templates.iter().any(|t| t.holes().any(|h| h.root == name));
+        let in_default_key = default_key.is_some_and(|params| params.find(&name).is_some());
+        if !in_template && !in_default_key {
+            cx.error_spanned_by(
+                p,
+                format!(
+                    "`plain` names `{name}`, which is not a placeholder of this function's key, \
+                     tags or patterns; every placeholder of a protected function is hashed \
+                     unless listed here, so remove `{name}` or add `{{{name}}}` to a template"
+                ),
+            );
+        }
+    }
+}
+
 /// Checks `#[invalidate]` and `#[invalidate_patient_cache]` against the function.
 pub(crate) fn invalidate(
     cx: &Ctxt,
@@ -133,6 +154,7 @@ pub(crate) fn invalidate(
     templates: &[&Template],
 ) {
     common(cx, args.attr, &args.shared, func, params, templates);
+    plain(cx, &args.shared, templates, None);
     if templates.is_empty() {
         cx.error_at(
             proc_macro2::Span::call_site(),
@@ -154,6 +176,9 @@ pub(crate) fn cached(
     tags: &[Template],
 ) {
     common(cx, args.attr, &args.shared, func, params, &[]);
+    let rendered: Vec<&Template> = key.into_iter().chain(tags).collect();
+    // Without a key template the default key renders every parameter.
+    plain(cx, &args.shared, &rendered, key.is_none().then_some(params));
     let put = args.attr == Attr::CachePut;
     if put && key.is_none() {
         cx.error_at(

@@ -135,6 +135,22 @@ impl KeyBuilder {
         cache.write_id_hash(rendered.as_bytes(), &mut self.buf);
     }
 
+    /// Appends `{arg:hash}` of a protected function: the stable hash of the argument, hashed
+    /// again under `cache`'s identifier key, since an unkeyed hash of an identifier can be
+    /// reversed by hashing every plausible value. Fails like [`hash`](Self::hash).
+    pub fn id_hash<T: Serialize + ?Sized>(&mut self, cache: &Cache, value: &T) {
+        let mut stable = String::new();
+        match write_hash(&mut KeyWriter::new(&mut stable), value) {
+            Ok(()) => cache.write_id_hash(stable.as_bytes(), &mut self.buf),
+            Err(e) => {
+                if !self.unhashable {
+                    tracing::warn!(target: "cachette", error = %e, "key not rendered; running uncached");
+                }
+                self.unhashable = true;
+            }
+        }
+    }
+
     /// Appends the stable hash of an argument (`{arg:hash}`). An argument that fails to
     /// serialize spoils the key: [`finish`](Self::finish) then gives `None`, so the call runs
     /// uncached rather than under a key that other arguments could share.

@@ -28,7 +28,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
     let cx = Ctxt::new();
     valid::cached(&cx, args, func, &params, key.as_ref(), &tags);
     cx.check()?;
-    let common = Common::of(&args.shared, func);
+    let common = Common::of(args.attr, &args.shared, func);
     let support = &common.support;
     let name = &common.name;
     let ns = if phi { "phi:" } else { "" };
@@ -63,7 +63,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
         key_stmts.push(quote!(__cachette_k.lit(#ns);));
     }
     match &key {
-        Some(k) => key_stmts.extend(render_with(k, &params, quote!(__cachette_k), &common.ids)),
+        Some(k) => key_stmts.extend(render_with(k, &params, quote!(__cachette_k), &common)),
         None => {
             key_stmts.push(quote!(__cachette_k.lit(::core::module_path!());));
             if params.has_self {
@@ -83,7 +83,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
                     .find(&b)
                     .map(|x| x.ident.clone())
                     .unwrap_or_else(|| format_ident!("{}", b));
-                if common.ids.contains(&b) {
+                if common.hashed(&b) {
                     key_stmts.push(
                         quote_spanned!(ident.span()=> __cachette_k.id(__cachette_cache, &#ident);),
                     );
@@ -102,7 +102,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
     let mut tag_exprs: Vec<TokenStream> = tags
         .iter()
         .map(|t| {
-            let stmts = render_with(t, &params, quote!(__cachette_t), &common.ids);
+            let stmts = render_with(t, &params, quote!(__cachette_t), &common);
             quote!({
                 let mut __cachette_t = #support::tag();
                 #(#stmts)*

@@ -25,7 +25,7 @@ pub(crate) fn expand(args: &InvalidateArgs, func: &ItemFn) -> syn::Result<TokenS
     let cx = Ctxt::new();
     valid::invalidate(&cx, args, func, &params, &all);
     cx.check()?;
-    let common = Common::of(&args.shared, func);
+    let common = Common::of(args.attr, &args.shared, func);
     let support = &common.support;
 
     // Keys and patterns of protected entries live in the `phi:` namespace.
@@ -37,7 +37,7 @@ pub(crate) fn expand(args: &InvalidateArgs, func: &ItemFn) -> syn::Result<TokenS
     let render = |list: &[Template], namespaced: bool, versioned: bool| -> Vec<TokenStream> {
         list.iter()
             .map(|t| {
-                let mut stmts = render_with(t, &params, quote!(__cachette_b), &common.ids);
+                let mut stmts = render_with(t, &params, quote!(__cachette_b), &common);
                 if let (true, Some(suffix)) = (versioned, &version_suffix) {
                     stmts.push(quote!(__cachette_b.lit(#suffix);));
                 }
