@@ -304,24 +304,34 @@ fn skipped(
     skipped
 }
 
-/// The TTL caps of protected data, and the rules of emergency data.
+/// The retention caps of protected data, and the rules of emergency data. Every duration
+/// that keeps a value in the store counts: `ttl`, and `stale` and `fail_safe`, since a stale
+/// or fail-safe value is PHI still held.
 fn phi_caps(cx: &Ctxt, args: &CacheArgs) {
     let emergency = args.emergency();
     let cap = phi_cap_ms(args);
-    if let Some(ttl) = args.ttl.filter(|t| t.ms > cap) {
-        let why = if emergency {
-            "emergency data".to_owned()
-        } else {
-            format!("`{}` data", compliance(args))
-        };
-        cx.error_at(
-            ttl.span,
-            format!(
-                "the ttl is over the cap of {why} ({}); lower it, or choose another \
-                 compliance level",
-                human_ms(cap)
-            ),
-        );
+    let why = if emergency {
+        "emergency data".to_owned()
+    } else {
+        format!("`{}` data", compliance(args))
+    };
+    let mut retentions = vec![("ttl", args.ttl)];
+    // Emergency data gets its own error for `stale` and `fail_safe` below.
+    if !emergency {
+        retentions.push(("stale", args.stale_after()));
+        retentions.push(("fail_safe", args.fail_safe));
+    }
+    for (name, d) in retentions {
+        if let Some(d) = d.filter(|d| d.ms > cap) {
+            cx.error_at(
+                d.span,
+                format!(
+                    "the {name} is over the cap of {why} ({}); lower it, or choose another \
+                     compliance level",
+                    human_ms(cap)
+                ),
+            );
+        }
     }
     if !emergency {
         return;
