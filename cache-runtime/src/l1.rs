@@ -27,12 +27,10 @@ pub(crate) use self::stamps::Stamp;
 use self::stamps::Stamps;
 
 /// How long L1 stays usable after the last proof that the backplane carries every message
-/// (this process's own message coming back): the longest another process's invalidation can
-/// go unseen here when the channel fails silently.
+/// (this process's own message coming back), by default: the longest another process's
+/// invalidation can go unseen here, even when the channel fails silently
+/// ([`CacheBuilder::l1_propagation_bound`](crate::CacheBuilder::l1_propagation_bound)).
 pub const L1_PROPAGATION_BOUND: Duration = Duration::from_millis(500);
-
-/// How often each process proves its channel, when it has nothing else to publish.
-pub(crate) const HEARTBEAT: Duration = Duration::from_millis(100);
 
 /// One kept copy.
 pub(crate) struct Copy {
@@ -65,6 +63,8 @@ pub(crate) struct L1 {
     usable_until_ms: AtomicU64,
     /// Who this cache is on the backplane.
     pub id: u64,
+    /// How long a proof of the channel lasts.
+    bound: Duration,
     pub(crate) backplane: backplane::Handle,
 }
 
@@ -79,14 +79,16 @@ impl std::fmt::Debug for L1 {
 }
 
 impl L1 {
-    pub fn new(max_bytes: u64, channel: String) -> L1 {
+    pub fn new(max_bytes: u64, channel: String, bound: Duration) -> L1 {
         let estimated = (max_bytes / 1024).clamp(16, 1 << 20) as usize;
         L1 {
             copies: quick_cache::sync::Cache::with_weighter(estimated, max_bytes, Weigh),
             stamps: Stamps::new(),
             usable_until_ms: AtomicU64::new(0),
             id: u64::from_le_bytes(crate::random::token8()),
-            backplane: backplane::Handle::new(channel),
+            bound,
+            // Five proofs per bound: a message lost or late by one heartbeat costs no gap.
+            backplane: backplane::Handle::new(channel, (bound / 5).max(Duration::from_millis(2))),
         }
     }
 
@@ -115,10 +117,9 @@ impl L1 {
         if now >= copy.until_ms {
             return None;
         }
-        let current = self
-            .stamps
-            .stamp(copy.stamp.key_stripe(), &copy.tag_stripes);
-        (current == copy.stamp).then_some(copy)
+        self.stamps
+            .holds(&copy.stamp, &copy.tag_stripes)
+            .then_some(copy)
     }
 
     /// Keeps `bytes` (a fresh entry read from the store) for `key` until `until_ms`, if no
@@ -138,21 +139,23 @@ impl L1 {
             .iter()
             .map(|t| self.stamps.tag_stripe(t.as_ref()))
             .collect();
-        if self.stamps.stamp(stamp.key_stripe(), &tag_stripes) != stamp {
+        if !self.stamps.holds(&stamp, &tag_stripes) || self.stamps.pattern_since(&stamp) {
             return;
         }
-        // An invalidation between the check and the insert bumps after it: the copy is then
-        // kept but never matches.
-        self.copies.insert(
-            key.to_owned(),
-            Arc::new(Copy {
-                bytes,
-                decoded: OnceLock::new(),
-                until_ms,
-                stamp,
-                tag_stripes,
-            }),
-        );
+        // A key or tag invalidation between the check and the insert bumps after it: the copy
+        // is then kept but never matches. A pattern removes what matches after its bump: a
+        // copy inserted before that removal goes with it, one inserted after is seen here.
+        let copy = Arc::new(Copy {
+            bytes,
+            decoded: OnceLock::new(),
+            until_ms,
+            stamp,
+            tag_stripes,
+        });
+        self.copies.insert(key.to_owned(), copy.clone());
+        if self.stamps.pattern_since(&stamp) {
+            self.copies.remove_if(key, |kept| Arc::ptr_eq(kept, &copy));
+        }
     }
 
     /// Applies a notice: the copies it covers are never served again, and the bytes of
@@ -166,7 +169,14 @@ impl L1 {
                 }
             }
             Notice::Tags(tags) => tags.iter().for_each(|t| self.stamps.bump_tag(t)),
-            Notice::All => self.forget_all(),
+            Notice::Patterns(patterns) => {
+                self.stamps.bump_patterns();
+                self.copies.retain(|key, _| {
+                    !patterns
+                        .iter()
+                        .any(|p| crate::store::glob::glob_match(p.as_bytes(), key.as_bytes()))
+                });
+            }
             Notice::Event { .. } => {}
         }
     }
@@ -186,7 +196,7 @@ impl L1 {
     /// The channel carried everything published before `sent_ms` (this process's own message,
     /// sent then, came back).
     pub fn proven(&self, sent_ms: u64) {
-        let until = sent_ms.saturating_add(crate::clock::millis(L1_PROPAGATION_BOUND));
+        let until = sent_ms.saturating_add(crate::clock::millis(self.bound));
         self.usable_until_ms.fetch_max(until, Ordering::AcqRel);
     }
 
@@ -201,7 +211,7 @@ mod tests {
     use super::*;
 
     fn l1() -> L1 {
-        let l1 = L1::new(1 << 20, "c".into());
+        let l1 = L1::new(1 << 20, "c".into(), L1_PROPAGATION_BOUND);
         l1.proven(crate::clock::now_ms());
         l1
     }
@@ -228,8 +238,23 @@ mod tests {
 
         let stamp = l1.stamp("user:1", &tags);
         l1.keep("user:1", Bytes::from_static(b"v3"), far(), stamp, &tags);
-        l1.forget(&Notice::All);
-        assert!(l1.get("user:1").is_none(), "pattern or clear");
+        let other = l1.stamp("post:1", &tags);
+        l1.keep("post:1", Bytes::from_static(b"p"), far(), other, &tags);
+        l1.forget(&Notice::Patterns(vec!["user:*".into()]));
+        assert!(l1.get("user:1").is_none(), "a pattern");
+        assert!(
+            l1.get("post:1").is_some(),
+            "a copy the pattern does not match stays"
+        );
+        let late = l1.stamp("user:2", &tags);
+        l1.forget(&Notice::Patterns(vec!["nothing:*".into()]));
+        l1.keep("user:2", Bytes::from_static(b"v"), far(), late, &tags);
+        assert!(
+            l1.get("user:2").is_none(),
+            "read before a pattern, kept after it"
+        );
+        l1.forget_all();
+        assert!(l1.get("post:1").is_none(), "everything");
     }
 
     #[test]
@@ -268,7 +293,7 @@ mod tests {
             "what was kept before the loss stays gone"
         );
 
-        let never = L1::new(1 << 20, "c".into());
+        let never = L1::new(1 << 20, "c".into(), L1_PROPAGATION_BOUND);
         let stamp = never.stamp("k", &none);
         never.keep("k", Bytes::from_static(b"v"), far(), stamp, &none);
         assert!(never.get("k").is_none(), "never proven");

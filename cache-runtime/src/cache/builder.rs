@@ -53,6 +53,7 @@ pub struct CacheBuilder {
     memory_bytes: u64,
     l1_max_bytes: u64,
     l1_ttl: Duration,
+    l1_bound: Duration,
     prefix: String,
     default_ttl: Duration,
     codec: Codec,
@@ -75,6 +76,7 @@ impl std::fmt::Debug for CacheBuilder {
             .field("memory_bytes", &self.memory_bytes)
             .field("l1_max_bytes", &self.l1_max_bytes)
             .field("l1_ttl", &self.l1_ttl)
+            .field("l1_bound", &self.l1_bound)
             .field("prefix", &self.prefix)
             .field("default_ttl", &self.default_ttl)
             .field("codec", &self.codec)
@@ -146,6 +148,7 @@ impl CacheBuilder {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             l1_max_bytes: 0,
             l1_ttl: DEFAULT_L1_TTL,
+            l1_bound: crate::l1::L1_PROPAGATION_BOUND,
             prefix: String::new(),
             default_ttl: DEFAULT_TTL,
             codec: Codec::Postcard,
@@ -407,6 +410,17 @@ impl CacheBuilder {
         self
     }
 
+    /// The L1 propagation bound (`CACHE_L1_BOUND`, ms; default
+    /// [`L1_PROPAGATION_BOUND`](crate::L1_PROPAGATION_BOUND), 500 ms): the longest another
+    /// process's invalidation can go unseen by this process's L1, whatever fails. Each process
+    /// publishes a small message five times per bound (each process receives those of every
+    /// other one); a shorter bound costs more of them, and a process that cannot prove its
+    /// channel that often (a slow link, a saturated server) serves from the store instead.
+    pub fn l1_propagation_bound(mut self, bound: Duration) -> Self {
+        self.l1_bound = bound;
+        self
+    }
+
     /// Validates the settings and builds the cache. Does not connect: a Redis store connects on
     /// first use. Reports functions that share a key template (as a warning).
     pub fn build(self) -> Result<Cache, BuildError> {
@@ -426,6 +440,12 @@ impl CacheBuilder {
             return Err(BuildError::InvalidSetting {
                 setting: "command_timeout / connection_timeout",
                 reason: "a timeout of zero would fail every command".into(),
+            });
+        }
+        if self.l1_bound < Duration::from_millis(10) {
+            return Err(BuildError::InvalidSetting {
+                setting: "l1_propagation_bound",
+                reason: "below 10 ms, proving the channel would take most of the bound".into(),
             });
         }
         if self.l1_ttl.is_zero() {
@@ -481,7 +501,11 @@ impl CacheBuilder {
         let l1 = match &store {
             AnyStore::Redis(_) if self.l1_max_bytes > 0 && disabled.is_none() => {
                 let channel = format!("{prefix}__cachette:l1");
-                Some(crate::l1::L1::new(self.l1_max_bytes, channel))
+                Some(crate::l1::L1::new(
+                    self.l1_max_bytes,
+                    channel,
+                    self.l1_bound,
+                ))
             }
             _ => None,
         };

@@ -25,6 +25,7 @@ impl CacheBuilder {
     /// | `CACHE_MAX_SIZE_MB` | in-process store budget, MiB | 128 |
     /// | `CACHE_L1_MAX_SIZE_MB` | with Redis: the in-process L1 tier's budget, MiB; `0` turns it off | off |
     /// | `CACHE_L1_TTL` | with Redis: how long L1 keeps a copy at most (capped by its freshness), seconds | 30 |
+    /// | `CACHE_L1_BOUND` | the L1 propagation bound, ms | 500 |
     /// | `CACHE_COMMAND_TIMEOUT` | Redis command timeout, ms | 250 |
     /// | `CACHE_CONNECTION_TIMEOUT` | Redis connect timeout, ms | 1000 |
     /// | `CACHE_CIRCUIT_BREAKER_THRESHOLD` | consecutive failures that open the breaker | 5 |
@@ -150,6 +151,9 @@ impl CacheBuilder {
                 });
             }
             b = b.l1_ttl(Duration::from_secs(s));
+        }
+        if let Some(ms) = parse::<u64>(&get, "CACHE_L1_BOUND", "a number of milliseconds")? {
+            b = b.l1_propagation_bound(Duration::from_millis(ms));
         }
         if let Some(ms) = parse::<u64>(&get, "CACHE_COMMAND_TIMEOUT", "a number of milliseconds")? {
             b = b.command_timeout(Duration::from_millis(ms));

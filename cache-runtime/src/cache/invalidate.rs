@@ -165,9 +165,7 @@ impl Cache {
     /// (A load that writes and lets go of its lease before its lease is deleted has its entry
     /// deleted with the keys.)
     async fn invalidate_pattern_now(&self, pattern: &str) -> Result<u64, StoreError> {
-        let mut full = String::with_capacity(self.inner.prefix.len() * 2 + pattern.len());
-        escape_glob_into(&mut full, &self.inner.prefix);
-        full.push_str(pattern);
+        let full = self.full_pattern(pattern);
         let lease_prefix = self.lease_key("");
         let lease_prefix = lease_prefix.trim_end_matches('}');
         let mut leases = String::with_capacity(lease_prefix.len() * 2 + full.len() + 1);
@@ -180,6 +178,14 @@ impl Cache {
         store
             .delete_matching(&full, &[locks, fences, self.rate_limit_prefix()])
             .await
+    }
+
+    /// `pattern` under this cache's prefix (escaped).
+    fn full_pattern(&self, pattern: &str) -> String {
+        let mut full = String::with_capacity(self.inner.prefix.len() * 2 + pattern.len());
+        escape_glob_into(&mut full, &self.inner.prefix);
+        full.push_str(pattern);
+        full
     }
 
     /// Removes every key under this cache's prefix (entries, tag versions, leases), but not the
@@ -243,7 +249,9 @@ impl Cache {
             notices.push(Notice::Tags(inv.tags.clone()));
         }
         if !inv.patterns.is_empty() {
-            notices.push(Notice::All);
+            notices.push(Notice::Patterns(
+                inv.patterns.iter().map(|p| self.full_pattern(p)).collect(),
+            ));
         }
         notices.iter().for_each(|n| l1.forget(n));
         let report = applied?;

@@ -2,11 +2,11 @@
 //! channel (`<prefix>__cachette:l1`), numbered messages, and a proof of delivery.
 //!
 //! - **Publishing.** One task per cache sends what is queued (invalidations, which wait for the
-//!   publish, and notices of writes, which do not) in one message, numbered, and at least every
-//!   [`HEARTBEAT`] even with nothing to say.
+//!   publish, and notices of writes, which do not) in one message, numbered, and at least five
+//!   times per propagation bound even with nothing to say.
 //! - **Proof.** A process's own message coming back proves that everything the server took
 //!   before it has been received too: one channel on one server (on a cluster, one shard's
-//!   master) delivers in order. L1 is usable for [`L1_PROPAGATION_BOUND`] after the sending of
+//!   master) delivers in order. L1 is usable for the propagation bound after the sending of
 //!   the last message proven so; without proof (a frozen server, a killed connection, a slot
 //!   moved to another master, a slow process) it stops serving.
 //! - **Loss.** A dropped subscription, or a message number skipped by any sender, empties L1;
@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::L1;
 use super::message::{Message, Notice};
-use super::{HEARTBEAT, L1};
 use crate::cache::Inner;
 use crate::error::StoreError;
 use crate::store::AnyStore;
@@ -39,15 +39,17 @@ struct Outgoing {
 /// The publishing side, owned by the L1; the tasks start on first use inside a runtime.
 pub(crate) struct Handle {
     channel: String,
+    heartbeat: Duration,
     tx: mpsc::Sender<Outgoing>,
     rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
 }
 
 impl Handle {
-    pub fn new(channel: String) -> Handle {
+    pub fn new(channel: String, heartbeat: Duration) -> Handle {
         let (tx, rx) = mpsc::channel(QUEUE);
         Handle {
             channel,
+            heartbeat,
             tx,
             rx: Mutex::new(Some(rx)),
         }
@@ -64,7 +66,12 @@ impl Handle {
             return;
         };
         let Some(rx) = slot.take() else { return };
-        runtime.spawn(publish(inner.clone(), self.channel.clone(), rx));
+        runtime.spawn(publish(
+            inner.clone(),
+            self.channel.clone(),
+            self.heartbeat,
+            rx,
+        ));
         runtime.spawn(subscribe(inner, self.channel.clone()));
     }
 
@@ -95,9 +102,14 @@ impl Handle {
 }
 
 /// The publisher: batches what is queued into numbered messages.
-async fn publish(inner: Weak<Inner>, channel: String, mut rx: mpsc::Receiver<Outgoing>) {
+async fn publish(
+    inner: Weak<Inner>,
+    channel: String,
+    heartbeat: Duration,
+    mut rx: mpsc::Receiver<Outgoing>,
+) {
     let mut seq = 0u64;
-    let mut tick = tokio::time::interval(HEARTBEAT);
+    let mut tick = tokio::time::interval(heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut batch = Vec::new();

@@ -21,8 +21,9 @@ pub(crate) enum Notice {
     Keys(Vec<String>),
     /// These tags were invalidated.
     Tags(Vec<String>),
-    /// Keys matching patterns were deleted, or the cache was cleared: every copy goes.
-    All,
+    /// Keys matching these glob patterns (prefix included) were deleted; `clear` is the
+    /// prefix followed by `*`.
+    Patterns(Vec<String>),
     /// An event was emitted: each process runs its own rules for it.
     Event { name: String, payload: String },
 }
@@ -51,7 +52,7 @@ mod tests {
             notices: vec![
                 Notice::Keys(vec!["app:user:1".into()]),
                 Notice::Tags(vec!["users".into()]),
-                Notice::All,
+                Notice::Patterns(vec!["app:user:\\*:*".into()]),
                 Notice::Event {
                     name: "user.updated".into(),
                     payload: "{\"id\":1}".into(),

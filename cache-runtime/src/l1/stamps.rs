@@ -2,8 +2,9 @@
 //! made from, without a list of copies to visit.
 //!
 //! Every invalidation applied in this process (its own, or another process's through the
-//! backplane) bumps a counter: one for everything (patterns, `clear`, a lost message), one per
-//! stripe of keys, one per stripe of tags. A call takes a [`Stamp`] of its key's and tags'
+//! backplane) bumps a counter: one for everything (a lost message), one per stripe of keys,
+//! one per stripe of tags, and one for patterns (which only reads in flight check: kept
+//! copies that match a pattern are removed instead, so that the others stay). A call takes a [`Stamp`] of its key's and tags'
 //! counters *before* it reads the store; a copy is kept with that stamp and served only while
 //! the counters still say the same. An invalidation bumps after the store took it, so a read
 //! that began after the bump saw the invalidated state, and a copy made from a read that
@@ -22,6 +23,7 @@ const TAG_STRIPES: usize = 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stamp {
     global: u64,
+    patterns: u64,
     key: u64,
     /// The sum of the call's tag stripes: counters only grow, so the sum changes whenever one
     /// of them does.
@@ -38,6 +40,7 @@ impl Stamp {
 
 pub(crate) struct Stamps {
     global: AtomicU64,
+    patterns: AtomicU64,
     keys: Box<[AtomicU64]>,
     tags: Box<[AtomicU64]>,
     hasher: std::hash::RandomState,
@@ -48,6 +51,7 @@ impl Stamps {
         let counters = |n| (0..n).map(|_| AtomicU64::new(0)).collect();
         Stamps {
             global: AtomicU64::new(0),
+            patterns: AtomicU64::new(0),
             keys: counters(KEY_STRIPES),
             tags: counters(TAG_STRIPES),
             hasher: std::hash::RandomState::new(),
@@ -74,6 +78,7 @@ impl Stamps {
         // held when the invalidation that bumped had been applied.
         Stamp {
             global: self.global.load(Ordering::Acquire),
+            patterns: self.patterns.load(Ordering::Acquire),
             key: self.keys[key_stripe as usize].load(Ordering::Acquire),
             tags: tag_stripes
                 .iter()
@@ -89,6 +94,25 @@ impl Stamps {
 
     pub fn bump_tag(&self, tag: &str) {
         self.tags[self.tag_stripe(tag) as usize].fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether `stamp` still holds for a copy: everything but patterns, which remove the
+    /// copies they match.
+    pub fn holds(&self, stamp: &Stamp, tag_stripes: &[u16]) -> bool {
+        let now = self.stamp(stamp.key_stripe, tag_stripes);
+        Stamp {
+            patterns: stamp.patterns,
+            ..now
+        } == *stamp
+    }
+
+    /// Whether a pattern was invalidated since `stamp`.
+    pub fn pattern_since(&self, stamp: &Stamp) -> bool {
+        self.patterns.load(Ordering::Acquire) != stamp.patterns
+    }
+
+    pub fn bump_patterns(&self) {
+        self.patterns.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn bump_all(&self) {
