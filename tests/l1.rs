@@ -273,3 +273,26 @@ async fn invalidations_reach_the_other_l1_on_a_cluster() {
     a.cache.clear().await.unwrap();
     b.sees_change("user:3", &old).await;
 }
+
+/// A cache outliving the runtime its backplane started in (a program, or a test suite, that
+/// runs several) starts it again in the next one: invalidations still succeed, and L1 serves.
+#[test]
+fn the_backplane_starts_again_in_a_later_runtime() {
+    let server = RedisServer::start();
+    let a = Reader::new(on(&server));
+    for round in 0..3 {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let old = a.warm("user:1").await;
+            a.cache
+                .invalidate("user:1")
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_ne!(a.read("user:1").await, old);
+        });
+    }
+}

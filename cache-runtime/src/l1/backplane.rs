@@ -13,7 +13,7 @@
 //!   it serves again once a new subscription carried this process's own message.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, Weak};
+use std::sync::{RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -36,36 +36,51 @@ struct Outgoing {
     done: Option<oneshot::Sender<bool>>,
 }
 
-/// The publishing side, owned by the L1; the tasks start on first use inside a runtime.
+/// The publishing side, owned by the L1; the tasks start on first use inside a runtime, and
+/// again in the runtime of a later use when theirs was shut down (a program, or a test suite,
+/// may run several runtimes one after the other).
 pub(crate) struct Handle {
     channel: String,
     heartbeat: Duration,
-    tx: mpsc::Sender<Outgoing>,
-    rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
+    /// The publisher's queue; closed when its task ended with its runtime.
+    tx: RwLock<Option<mpsc::Sender<Outgoing>>>,
 }
 
 impl Handle {
     pub fn new(channel: String, heartbeat: Duration) -> Handle {
-        let (tx, rx) = mpsc::channel(QUEUE);
         Handle {
             channel,
             heartbeat,
-            tx,
-            rx: Mutex::new(Some(rx)),
+            tx: RwLock::new(None),
         }
     }
 
-    /// Starts the publisher and the subscriber of `inner`'s cache, once, inside the current
-    /// runtime (none yet: the next call tries again).
+    fn sender(&self) -> Option<mpsc::Sender<Outgoing>> {
+        self.tx
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|tx| !tx.is_closed())
+    }
+
+    /// Starts the publisher and the subscriber of `inner`'s cache inside the current runtime,
+    /// unless they run already (no runtime: the next use tries again).
     pub fn start(&self, inner: Weak<Inner>) {
-        let mut slot = self.rx.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
+        if self.sender().is_some() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let Some(rx) = slot.take() else { return };
+        let mut slot = self.tx.write().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|tx| !tx.is_closed()) {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        *slot = Some(tx);
+        drop(slot);
+        // Copies proven by the tasks that ended are unknown from here on.
+        with_l1(&inner, L1::suspend);
         runtime.spawn(publish(
             inner.clone(),
             self.channel.clone(),
@@ -82,7 +97,10 @@ impl Handle {
             notices,
             done: Some(done),
         };
-        if self.tx.try_send(out).is_err() {
+        let Some(tx) = self.sender() else {
+            return Err(StoreError::Backplane);
+        };
+        if tx.try_send(out).is_err() {
             return Err(StoreError::Backplane);
         }
         match tokio::time::timeout(limit, taken).await {
@@ -94,10 +112,12 @@ impl Handle {
 
     /// Queues `notices` for every other process, without waiting.
     pub fn notify(&self, notices: Vec<Notice>) {
-        let _ = self.tx.try_send(Outgoing {
-            notices,
-            done: None,
-        });
+        if let Some(tx) = self.sender() {
+            let _ = tx.try_send(Outgoing {
+                notices,
+                done: None,
+            });
+        }
     }
 }
 

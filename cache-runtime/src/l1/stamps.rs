@@ -31,13 +31,6 @@ pub(crate) struct Stamp {
     key_stripe: u32,
 }
 
-impl Stamp {
-    /// The stripe of the key this stamp was taken for.
-    pub fn key_stripe(&self) -> u32 {
-        self.key_stripe
-    }
-}
-
 pub(crate) struct Stamps {
     global: AtomicU64,
     patterns: AtomicU64,
