@@ -419,3 +419,86 @@ async fn the_audit_sink_gets_one_event_per_operation() {
     }
     assert_eq!(events[3].count, Some(1));
 }
+
+/// With L1, protected values are served from sealed copies, each hit audited like a store
+/// hit; `clear_phi` and `invalidate_patient` in one process reach the copies of another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_copies_in_l1_are_audited_and_erased_across_processes() {
+    let server = RedisServer::start();
+    let sink = Arc::new(Collect::default());
+    let with_l1 = |sink: Option<Arc<Collect>>| {
+        let b = builder(&server, keyring(&[("k1", 1)])).l1_max_bytes(1 << 20);
+        match sink {
+            Some(s) => b.audit_sink(s),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    };
+    let (a, b) = (
+        Healthcare::new(with_l1(None)),
+        Healthcare::new(with_l1(Some(sink.clone()))),
+    );
+    let b_cache = b.cache().clone();
+    let runs = Arc::new(Mutex::new(0));
+    // Until B serves the record from L1.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = b_cache.stats().total.l1_hits;
+        b.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap();
+        if b_cache.stats().total.l1_hits > before {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never served from L1");
+    }
+    let hits_before = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == AuditOperation::Hit)
+        .count();
+    for _ in 0..10 {
+        b.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap();
+    }
+    let hits_after = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == AuditOperation::Hit)
+        .count();
+    assert_eq!(hits_after - hits_before, 10, "every L1 hit is audited");
+
+    for erase in ["clear_phi", "invalidate_patient"] {
+        let loads = *runs.lock().unwrap();
+        match erase {
+            "clear_phi" => drop(a.clear_phi().await.unwrap()),
+            _ => drop(a.invalidate_patient(MRN, None).await.unwrap()),
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while *runs.lock().unwrap() == loads {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{erase} in A never reached B's L1"
+            );
+            b.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+                .await
+                .unwrap();
+        }
+        // B holds a copy again before the next erasure.
+        loop {
+            let before = b_cache.stats().total.l1_hits;
+            b.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+                .await
+                .unwrap();
+            if b_cache.stats().total.l1_hits > before {
+                break;
+            }
+        }
+    }
+}
