@@ -204,6 +204,12 @@ fn hits(runtime: &tokio::runtime::Runtime, server: &RedisServer) -> Table {
             std::future::ready(())
         }
     });
+    hit_row(&mut table, "quick_cache `get` (`Arc<Order>`)", || {
+        || {
+            black_box(quick.get(&black_box(1)));
+            std::future::ready(())
+        }
+    });
     hit_row(&mut table, "moka `get` + clone of the `Order`", || {
         || {
             black_box(moka.get(&black_box(1)).map(|o| (*o).clone()));
