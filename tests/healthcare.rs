@@ -502,3 +502,37 @@ async fn protected_copies_in_l1_are_audited_and_erased_across_processes() {
         }
     }
 }
+
+/// Reading protected data through the service API (`get`, `get_many`) is audited too.
+#[tokio::test]
+async fn reads_of_protected_entries_through_the_service_api_are_audited() {
+    let server = RedisServer::start();
+    let sink = Arc::new(Collect::default());
+    let cache = builder(&server, keyring(&[("k1", 1)]))
+        .audit_sink(sink.clone())
+        .build()
+        .unwrap();
+    let phi = Healthcare::new(cache.clone());
+    let runs = Arc::new(Mutex::new(0));
+    phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+        .await
+        .unwrap();
+    let key = all_keys(&server)
+        .into_iter()
+        .find(|k| k.starts_with("hc:phi:") && !k.contains("__cachette"))
+        .expect("the protected entry");
+    let key = key.strip_prefix("hc:").unwrap();
+    sink.0.lock().unwrap().clear();
+    let got: Option<Record> = with_actor("auditor", cache.get(key)).await.unwrap();
+    assert_eq!(got, Some(record(MRN)));
+    let many: Vec<Option<Record>> = cache.get_many(&[key, "absent"]).await.unwrap();
+    assert_eq!(many[0], Some(record(MRN)));
+    let events = sink.0.lock().unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    for e in events.iter() {
+        assert_eq!(e.operation, AuditOperation::Hit);
+        assert_eq!(e.function, "cachette::Cache::get");
+        assert!(!e.key.contains(MRN));
+    }
+    assert_eq!(events[0].actor.as_deref(), Some("auditor"));
+}
