@@ -536,3 +536,68 @@ async fn reads_of_protected_entries_through_the_service_api_are_audited() {
     }
     assert_eq!(events[0].actor.as_deref(), Some("auditor"));
 }
+
+/// The audit file from the environment is chained: the verifier passes it whole, and names
+/// the first line of an edited or shortened copy; a restarted process continues the chain.
+#[tokio::test]
+async fn the_audit_file_is_chained_and_tampering_is_named() {
+    use base64::Engine as _;
+    use cachette::healthcare::{AuditKey, verify_audit_chain};
+
+    let server = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("cachette-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("audit.jsonl");
+    let _ = std::fs::remove_file(&path);
+    let b64 = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+    let vars: std::collections::HashMap<&str, String> = [
+        ("REDIS_URL", server.url()),
+        ("CACHE_PREFIX", "hc".into()),
+        ("CACHE_ENCRYPTION_KEYS", format!("k1:{}", b64(1))),
+        ("CACHE_HASH_KEY", b64(3)),
+        ("CACHE_AUDIT_TRACING", "false".into()),
+        ("CACHE_AUDIT_FILE", path.display().to_string()),
+    ]
+    .into_iter()
+    .collect();
+    // Two processes' lifetimes, one after the other, appending to one file.
+    for _ in 0..2 {
+        let cache = CacheBuilder::from_env_with(|n| vars.get(n).cloned())
+            .unwrap()
+            .build()
+            .unwrap();
+        let phi = Healthcare::new(cache);
+        let runs = Arc::new(Mutex::new(0));
+        with_actor("dr.grey", async {
+            for _ in 0..2 {
+                phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+                    .await
+                    .unwrap();
+            }
+            phi.invalidate_patient(MRN, None).await.unwrap();
+        })
+        .await;
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "{text}");
+    assert!(!text.contains(MRN) && !text.contains(NAME));
+    let key = AuditKey::derived_from(&[3; 32]).unwrap();
+    let verify = |lines: &[&str]| verify_audit_chain(lines.join("\n").as_bytes(), &key);
+    let report = verify(&lines).unwrap();
+    assert_eq!((report.lines, report.last_seq), (8, 8));
+
+    let edited_line = lines[5].replace("dr.grey", "dr.hous");
+    let mut edited = lines.clone();
+    edited[5] = &edited_line;
+    let err = verify(&edited).unwrap_err();
+    assert_eq!(err.line, 6, "{err}");
+    assert!(err.to_string().contains("edited"), "{err}");
+
+    let mut deleted = lines.clone();
+    deleted.remove(3);
+    let err = verify(&deleted).unwrap_err();
+    assert_eq!(err.line, 4, "{err}");
+    assert!(err.to_string().contains("removed"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -88,7 +88,10 @@ fn keyed() -> CacheBuilder {
 /// Health data never crosses the network in plaintext unless the program says so.
 #[test]
 fn a_plaintext_redis_on_another_machine_is_refused_unless_allowed() {
-    for url in ["redis://10.1.2.3:6379", "redis://:secret@cache.internal:6379/2"] {
+    for url in [
+        "redis://10.1.2.3:6379",
+        "redis://:secret@cache.internal:6379/2",
+    ] {
         let err = keyed().redis(url).build().unwrap_err();
         assert!(matches!(err, BuildError::PhiOverPlaintext { .. }), "{err}");
         let msg = err.to_string();

@@ -487,7 +487,10 @@ impl CacheBuilder {
     /// Protected functions and a plaintext connection to another machine: refused, unless
     /// allowed (then said at every start).
     fn check_transport(&self) -> Result<(), BuildError> {
-        let urls = self.redis_url.iter().chain(self.redis_cluster.iter().flatten());
+        let urls = self
+            .redis_url
+            .iter()
+            .chain(self.redis_cluster.iter().flatten());
         let Some(host) = crate::phi::plaintext_remote(urls) else {
             return Ok(());
         };
