@@ -601,3 +601,61 @@ async fn the_audit_file_is_chained_and_tampering_is_named() {
     assert!(err.to_string().contains("removed"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Hits and misses by area, as the original's `HealthcareCacheMetrics`; the appointment and
+/// doctor helpers are invalidated by their helpers.
+#[tokio::test]
+async fn helpers_count_hits_by_area() {
+    let server = RedisServer::start();
+    let phi = Healthcare::new(builder(&server, keyring(&[("k1", 1)])).build().unwrap());
+    let runs = Arc::new(Mutex::new(0));
+    for _ in 0..3 {
+        phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        phi.cache_emergency_data(MRN, loader(MRN, &runs))
+            .await
+            .unwrap();
+        phi.cache_appointment("apt-9", loader(MRN, &runs))
+            .await
+            .unwrap();
+        phi.cache_doctor_profile("dr-5", loader(MRN, &runs))
+            .await
+            .unwrap();
+    }
+    let m = phi.metrics();
+    assert_eq!(
+        (
+            m.patient_cache_hits,
+            m.emergency_cache_hits,
+            m.appointment_cache_hits,
+            m.doctor_cache_hits
+        ),
+        (2, 1, 1, 1)
+    );
+    assert_eq!((m.total_hits, m.total_misses), (5, 4));
+    assert!((m.hit_rate - 5.0 / 9.0).abs() < 1e-9);
+    assert_eq!(*runs.lock().unwrap(), 4);
+    // No identifier in any key name.
+    for key in all_keys(&server) {
+        assert!(
+            !key.contains("apt-9") && !key.contains("dr-5") && !key.contains(MRN),
+            "{key}"
+        );
+    }
+    // Their invalidation helpers reach them.
+    phi.invalidate_appointment("apt-9", None, None, None)
+        .await
+        .unwrap();
+    phi.invalidate_doctor("dr-5", None).await.unwrap();
+    phi.cache_appointment("apt-9", loader(MRN, &runs))
+        .await
+        .unwrap();
+    phi.cache_doctor_profile("dr-5", loader(MRN, &runs))
+        .await
+        .unwrap();
+    assert_eq!(*runs.lock().unwrap(), 6);
+    assert_eq!(phi.metrics().total_misses, 6);
+}
