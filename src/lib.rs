@@ -41,9 +41,9 @@ pub use cache_macros::{KeyPart, cache_put, cached, invalidate};
 #[doc(inline)]
 pub use cache_runtime::{
     AlreadyInstalled, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec, Compress,
-    Counters, EntryTimes, FnSpec, Health, InitError, Invalidation, InvalidationReport, KeyWriter,
-    L1_PROPAGATION_BOUND, L1Health, LoadOptions, LockError, LockGuard, MemoryStore, RateLimit,
-    RateLimitError, RateLimitPolicy, RedisStore, RedisStoreConfig, Stats, StatsSnapshot,
+    Counters, EntryTimes, Erasure, FnSpec, Health, InitError, Invalidation, InvalidationReport,
+    KeyWriter, L1_PROPAGATION_BOUND, L1Health, LoadOptions, LockError, LockGuard, MemoryStore,
+    RateLimit, RateLimitError, RateLimitPolicy, RedisStore, RedisStoreConfig, Stats, StatsSnapshot,
     StoreError, UnhashableValue, defaults, duplicate_templates, escape, global, init_from_env,
     init_with, install, registry, write_hash,
 };

@@ -307,7 +307,7 @@ async fn invalidate_patient_and_clear_phi_remove_exactly_their_entries() {
         .await
         .unwrap();
     let removed = phi.invalidate_patient("MRN-0042", None).await.unwrap();
-    assert_eq!(removed, 2);
+    assert_eq!((removed.removed, removed.residual), (2, 0));
     let h42 = cache.hash_id("MRN-0042");
     let h4 = cache.hash_id("MRN-004");
     let keys = all_keys(&server);
@@ -326,7 +326,7 @@ async fn invalidate_patient_and_clear_phi_remove_exactly_their_entries() {
     );
 
     let cleared = phi.clear_phi().await.unwrap();
-    assert_eq!(cleared, 2);
+    assert_eq!((cleared.removed, cleared.residual), (2, 0));
     let keys = all_keys(&server);
     assert!(!keys.iter().any(|k| k.starts_with("hc:phi:")), "{keys:?}");
     assert_eq!(
@@ -658,4 +658,78 @@ async fn helpers_count_hits_by_area() {
         .unwrap();
     assert_eq!(*runs.lock().unwrap(), 6);
     assert_eq!(phi.metrics().total_misses, 6);
+}
+
+/// Erasure with a receipt, across two processes (each with an L1): the patient's entries
+/// written by both are deleted, a second scan finds none, the audit event carries the
+/// receipt, and the other process's L1 copy is gone too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_returns_a_receipt_with_no_residual_across_processes() {
+    let server = RedisServer::start();
+    let sink = Arc::new(Collect::default());
+    let process = |sink: Option<Arc<Collect>>| {
+        let b = builder(&server, keyring(&[("k1", 1)])).l1_max_bytes(1 << 20);
+        Healthcare::new(
+            match sink {
+                Some(s) => b.audit_sink(s),
+                None => b,
+            }
+            .build()
+            .unwrap(),
+        )
+    };
+    let (a, b) = (process(Some(sink.clone())), process(None));
+    let runs = Arc::new(Mutex::new(0));
+    a.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+        .await
+        .unwrap();
+    b.cache_medical_history(MRN, "c2", loader(MRN, &runs))
+        .await
+        .unwrap();
+    // B holds its record in L1.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = b.cache().stats().total.l1_hits;
+        b.cache_medical_history(MRN, "c2", loader(MRN, &runs))
+            .await
+            .unwrap();
+        if b.cache().stats().total.l1_hits > before {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never in L1");
+    }
+    let h = a.cache().hash_id(MRN);
+    let receipt = a.invalidate_patient(MRN, None).await.unwrap();
+    assert_eq!(receipt.removed, 2, "{receipt:?}");
+    assert_eq!(receipt.residual, 0, "{receipt:?}");
+    assert!(receipt.scanned >= receipt.removed, "{receipt:?}");
+    // No entry is left; the tag's version key (a random number) stays until it expires.
+    let keys = all_keys(&server);
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains(&h) && !k.starts_with("hc:__cachette:tag:")),
+        "{keys:?}"
+    );
+    let events = sink.0.lock().unwrap().clone();
+    let erased = events
+        .iter()
+        .find(|e| e.function == "healthcare::invalidate_patient")
+        .expect("the erasure's audit event");
+    assert_eq!(erased.erasure, Some(receipt));
+    assert_eq!(erased.count, Some(2));
+    let json = cachette::healthcare::to_json(erased);
+    assert_eq!(json["residual"], 0);
+    // B's L1 copy went with it: its next call loads.
+    let loads = *runs.lock().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while *runs.lock().unwrap() == loads {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B's copy outlived the erasure"
+        );
+        b.cache_medical_history(MRN, "c2", loader(MRN, &runs))
+            .await
+            .unwrap();
+    }
 }

@@ -83,7 +83,7 @@ impl JsonLinesAudit {
 
 /// The JSON form of an event.
 pub fn to_json(e: &AuditEvent) -> serde_json::Value {
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "time_ms": e.time_ms,
         "function": e.function,
         "operation": e.operation.as_str(),
@@ -91,7 +91,12 @@ pub fn to_json(e: &AuditEvent) -> serde_json::Value {
         "key": e.key,
         "actor": e.actor.as_deref(),
         "count": e.count,
-    })
+    });
+    if let (Some(r), Some(object)) = (e.erasure, json.as_object_mut()) {
+        object.insert("scanned".into(), r.scanned.into());
+        object.insert("residual".into(), r.residual.into());
+    }
+    json
 }
 
 impl AuditSink for JsonLinesAudit {

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use cache_runtime::{AuditOperation, Cache, CacheError, Invalidation, LoadOptions, PHI_NAMESPACE};
+use cache_runtime::{
+    AuditOperation, Cache, CacheError, Erasure, Invalidation, LoadOptions, PHI_NAMESPACE,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -396,21 +398,45 @@ impl Healthcare {
         result.map(|r| r.keys + r.pattern_keys)
     }
 
-    /// Everything cached for `patient`: entries tagged `patient:{patient}` and every protected
-    /// key holding the patient's hash; with `clinic`, also the clinic's patient lists (tag
-    /// `clinic:{clinic}:patients`). Returns how many keys were removed by pattern.
+    /// Everything cached for `patient`, with a receipt: entries tagged `patient:{patient}`
+    /// are hidden at once, and every protected key holding the patient's hash is deleted from
+    /// Redis and from every process's L1, then scanned for again to confirm that none is left
+    /// (removing what a concurrent write put back). With `clinic`, also the clinic's patient
+    /// lists (tag `clinic:{clinic}:patients`). The audit event carries the receipt.
     pub async fn invalidate_patient(
         &self,
         patient: &str,
         clinic: Option<&str>,
-    ) -> Result<u64, CacheError> {
+    ) -> Result<Erasure, CacheError> {
         let p = self.h(patient);
         let mut inv = Invalidation::tags([format!("patient:{p}")])
             .and_patterns([format!("{PHI_NAMESPACE}*{p}*")]);
         if let Some(c) = clinic {
             inv = inv.and_tags([format!("clinic:{}:patients", self.h(c))]);
         }
-        self.invalidate("healthcare::invalidate_patient", inv).await
+        self.erase(
+            "healthcare::invalidate_patient",
+            AuditOperation::Invalidate,
+            inv,
+        )
+        .await
+    }
+
+    async fn erase(
+        &self,
+        helper: &'static str,
+        operation: AuditOperation,
+        inv: Invalidation,
+    ) -> Result<Erasure, CacheError> {
+        let what = [&inv.tags[..], &inv.patterns[..]].concat().join(" ");
+        let result = self.cache.erase(&inv).await;
+        match &result {
+            Ok(receipt) => self.cache.audit_erasure(helper, operation, &what, receipt),
+            Err(_) => self
+                .cache
+                .audit(helper, operation, "store_error", &what, None),
+        }
+        result
     }
 
     /// Everything cached for `doctor` (tag `doctor:{doctor}`, hashed in protected entries and
@@ -463,24 +489,12 @@ impl Healthcare {
         self.invalidate("healthcare::invalidate_clinic", inv).await
     }
 
-    /// Removes every protected entry (the `phi:` namespace) and nothing else; returns how
-    /// many.
-    pub async fn clear_phi(&self) -> Result<u64, CacheError> {
-        let result = self
-            .cache
-            .invalidate_pattern(&format!("{PHI_NAMESPACE}*"))
-            .await;
-        let (outcome, count) = match &result {
-            Ok(n) => ("ok", Some(*n)),
-            Err(_) => ("store_error", None),
-        };
-        self.cache.audit(
-            "healthcare::clear_phi",
-            AuditOperation::ClearPhi,
-            outcome,
-            PHI_NAMESPACE,
-            count,
-        );
-        result
+    /// Removes every protected entry (the `phi:` namespace) and nothing else, from Redis and
+    /// from every process's L1, and scans again to confirm that none is left; returns the
+    /// receipt, which the audit event carries.
+    pub async fn clear_phi(&self) -> Result<Erasure, CacheError> {
+        let inv = Invalidation::patterns([format!("{PHI_NAMESPACE}*")]);
+        self.erase("healthcare::clear_phi", AuditOperation::ClearPhi, inv)
+            .await
     }
 }

@@ -22,7 +22,7 @@ pub use self::call::{
 };
 pub use self::env::{ENV_HOOKS, EnvHook};
 pub use self::health::{Health, L1Health};
-pub use self::invalidate::{Invalidation, InvalidationReport};
+pub use self::invalidate::{Erasure, Invalidation, InvalidationReport};
 pub use self::lock::{LockError, LockGuard};
 pub use self::options::LoadOptions;
 pub use self::rate_limit::{RateLimit, RateLimitError, RateLimitPolicy};

@@ -28,8 +28,8 @@ mod stats;
 mod store;
 
 pub use crate::cache::{
-    Cache, CacheBuilder, Invalidation, InvalidationReport, LoadOptions, LockError, LockGuard,
-    RateLimit, RateLimitError, RateLimitPolicy,
+    Cache, CacheBuilder, Erasure, Invalidation, InvalidationReport, LoadOptions, LockError,
+    LockGuard, RateLimit, RateLimitError, RateLimitPolicy,
 };
 pub use crate::codec::{Codec, Compress};
 pub use crate::entry::EntryTimes;

@@ -75,6 +75,9 @@ pub struct AuditEvent {
     pub actor: Option<Arc<str>>,
     /// How many entries an invalidation or `clear_phi` removed, where known.
     pub count: Option<u64>,
+    /// The receipt of an erasure (`invalidate_patient`, `clear_phi`): keys scanned, and the
+    /// residual a second scan found.
+    pub erasure: Option<crate::Erasure>,
 }
 
 /// Receives audit events. Implementations must not block: they run on the call path.
@@ -111,6 +114,7 @@ pub(crate) struct Audit<'a> {
     pub outcome: &'static str,
     pub key: &'a str,
     pub count: Option<u64>,
+    pub erasure: Option<crate::Erasure>,
 }
 
 /// The protected-data hooks of one cache.
@@ -207,6 +211,7 @@ impl PhiHooks {
             outcome,
             key,
             count,
+            erasure,
         } = record;
         if self.audit.is_empty() {
             return;
@@ -221,6 +226,7 @@ impl PhiHooks {
             key: hashed,
             actor: current_actor(),
             count,
+            erasure,
         };
         for sink in &self.audit {
             sink.record(&event);

@@ -85,12 +85,12 @@ pub(crate) trait Store: Send + Sync + 'static {
 
     /// Removes every key matching the Redis glob `pattern`, in batches, except keys that
     /// start with one of `keep` (locks and fencing counters outlive every invalidation);
-    /// returns how many. Key names need not be UTF-8.
+    /// returns how many it scanned and removed. Key names need not be UTF-8.
     fn delete_matching(
         &self,
         pattern: &str,
         keep: &[String],
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Deleted, StoreError>> + Send;
 
     /// Stores `token` under `key` for `ttl` only if the key is absent (`SET NX PX`); returns
     /// whether it did. Leases are made of this.
@@ -209,7 +209,7 @@ impl Store for AnyStore {
     async fn extend_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
         dispatch!(self, s => s.extend_versions(tag_keys, ttl).await)
     }
-    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
+    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<Deleted, StoreError> {
         dispatch!(self, s => s.delete_matching(pattern, keep).await)
     }
     async fn set_nx(&self, key: &str, token: &[u8], ttl: Duration) -> Result<bool, StoreError> {
@@ -229,6 +229,20 @@ impl Store for AnyStore {
     }
     async fn rate_limit(&self, key: &str, quota: gcra::Quota) -> Result<gcra::Verdict, StoreError> {
         dispatch!(self, s => s.rate_limit(key, quota).await)
+    }
+}
+
+/// What a pattern deletion did: keys it matched (scanned) and removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Deleted {
+    pub scanned: u64,
+    pub removed: u64,
+}
+
+impl std::ops::AddAssign for Deleted {
+    fn add_assign(&mut self, other: Deleted) {
+        self.scanned += other.scanned;
+        self.removed += other.removed;
     }
 }
 

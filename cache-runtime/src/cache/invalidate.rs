@@ -15,6 +15,7 @@ use super::Cache;
 use super::pending::Backlog;
 use crate::error::{CacheError, StoreError};
 use crate::l1::Notice;
+use crate::store::Deleted;
 use crate::store::Store as _;
 
 /// What to invalidate: keys, tags and glob patterns (all without the cache's prefix).
@@ -94,6 +95,23 @@ pub struct InvalidationReport {
     pub tags: u64,
     /// Keys removed by patterns.
     pub pattern_keys: u64,
+    /// Keys the patterns matched when scanned (those removed, and tombstones, which stay).
+    pub scanned: u64,
+}
+
+/// What an erasure did ([`Cache::erase`]): the receipt of a deletion that must be shown to
+/// have happened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Erasure {
+    /// Keys removed: the invalidation's keys that held a value, and every key its patterns
+    /// matched.
+    pub removed: u64,
+    /// Keys the patterns matched, over both scans.
+    pub scanned: u64,
+    /// Keys a second scan still found matching a pattern after the first removed them
+    /// (written meanwhile); removed too. 0 when the erasure was complete at once.
+    pub residual: u64,
 }
 
 type Rule = Arc<dyn Fn(&serde_json::Value) -> Invalidation + Send + Sync>;
@@ -164,7 +182,7 @@ impl Cache {
     /// after the deletion, and a key found empty is written only under a lease still held.
     /// (A load that writes and lets go of its lease before its lease is deleted has its entry
     /// deleted with the keys.)
-    async fn invalidate_pattern_now(&self, pattern: &str) -> Result<u64, StoreError> {
+    async fn invalidate_pattern_now(&self, pattern: &str) -> Result<Deleted, StoreError> {
         let full = self.full_pattern(pattern);
         let lease_prefix = self.lease_key("");
         let lease_prefix = lease_prefix.trim_end_matches('}');
@@ -203,6 +221,37 @@ impl Cache {
             return Err(CacheError::NoPrefix);
         }
         self.invalidate_pattern("*").await
+    }
+
+    /// Applies `inv` as [`apply`](Self::apply) does, then scans its patterns a second time to
+    /// confirm that nothing matching them is left (removing what a write put back meanwhile),
+    /// and returns the receipt: keys removed, keys scanned, and the residual the second scan
+    /// found. In every process's L1, the copies the patterns match are removed as well.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use cache_runtime::{Cache, Invalidation};
+    /// use std::time::Duration;
+    ///
+    /// let cache = Cache::builder().build().unwrap();
+    /// cache.set("patient:7:records", &"...", Duration::from_secs(60)).await.unwrap();
+    /// let receipt = cache.erase(&Invalidation::patterns(["patient:7:*"])).await.unwrap();
+    /// assert_eq!((receipt.removed, receipt.residual), (1, 0));
+    /// # }
+    /// ```
+    pub async fn erase(&self, inv: &Invalidation) -> Result<Erasure, CacheError> {
+        let report = self.apply(inv).await?;
+        let mut receipt = Erasure {
+            removed: report.keys + report.pattern_keys,
+            scanned: report.scanned,
+            residual: 0,
+        };
+        for p in &inv.patterns {
+            let again = self.invalidate_pattern_now(p).await?;
+            receipt.scanned += again.scanned;
+            receipt.residual += again.removed;
+        }
+        Ok(receipt)
     }
 
     /// Applies `inv`: keys, then tags, then patterns. What the store could not take is kept
@@ -271,7 +320,9 @@ impl Cache {
             report.tags = inv.tags.len() as u64;
         }
         for p in &inv.patterns {
-            report.pattern_keys += self.invalidate_pattern_now(p).await?;
+            let done = self.invalidate_pattern_now(p).await?;
+            report.pattern_keys += done.removed;
+            report.scanned += done.scanned;
         }
         Ok(report)
     }

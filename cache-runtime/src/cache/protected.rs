@@ -47,6 +47,30 @@ impl Cache {
             outcome,
             key,
             count,
+            erasure: None,
+        });
+    }
+
+    /// Records the audit event of an erasure, carrying its receipt (`count` is what it
+    /// removed).
+    pub fn audit_erasure(
+        &self,
+        function: &str,
+        operation: AuditOperation,
+        key: &str,
+        receipt: &crate::Erasure,
+    ) {
+        self.inner.phi.record(Audit {
+            function,
+            operation,
+            outcome: if receipt.residual == 0 {
+                "ok"
+            } else {
+                "residual_removed"
+            },
+            key,
+            count: Some(receipt.removed),
+            erasure: Some(*receipt),
         });
     }
 

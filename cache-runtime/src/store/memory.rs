@@ -8,7 +8,7 @@ use moka::ops::compute::Op;
 
 use super::gcra::{self, Quota, Verdict};
 use super::glob::glob_match;
-use super::{Store, WriteIf, kept, same_fingerprint};
+use super::{Deleted, Store, WriteIf, kept, same_fingerprint};
 use crate::entry;
 use crate::error::StoreError;
 
@@ -257,11 +257,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
+    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<Deleted, StoreError> {
         let now = Instant::now();
-        let mut removed = 0;
+        let mut done = Deleted::default();
         for (key, slot) in self.inner.iter() {
             if glob_match(pattern.as_bytes(), key.as_bytes()) && !kept(key.as_bytes(), keep) {
+                if slot.expires_at > now {
+                    done.scanned += 1;
+                }
                 // A compute, not an invalidate: it waits for a conditional write of the key
                 // in progress (which may have seen the lease this deletion follows). A
                 // tombstone stays: it is a key invalidation's, which loads in flight are
@@ -277,11 +280,11 @@ impl Store for MemoryStore {
                 if matches!(result, moka::ops::compute::CompResult::Removed(_))
                     && slot.expires_at > now
                 {
-                    removed += 1;
+                    done.removed += 1;
                 }
             }
         }
-        Ok(removed)
+        Ok(done)
     }
 
     async fn set_nx(&self, key: &str, token: &[u8], ttl: Duration) -> Result<bool, StoreError> {
@@ -420,7 +423,7 @@ mod tests {
             .set("k:2", Bytes::from_static(&[7; 40]), ttl)
             .await
             .unwrap();
-        assert_eq!(store.delete_matching("k:*", &[]).await.unwrap(), 1);
+        assert_eq!(store.delete_matching("k:*", &[]).await.unwrap().removed, 1);
         let kept = store
             .get("k:1")
             .await

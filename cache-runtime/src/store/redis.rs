@@ -18,7 +18,7 @@ use self::scripts::{
 };
 use super::breaker::Breaker;
 use super::gcra::{Quota, Verdict};
-use super::{FINGERPRINT_LEN, Store, WriteIf, kept};
+use super::{Deleted, FINGERPRINT_LEN, Store, WriteIf, kept};
 use crate::entry;
 use crate::error::{BuildError, StoreError};
 
@@ -423,20 +423,20 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<u64, StoreError> {
+    async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<Deleted, StoreError> {
         let mut conn = self.conn()?;
         let Conn::Cluster(cluster) = &mut conn else {
             return self.delete_scanned(&mut conn, None, pattern, keep).await;
         };
         // Every master holds its own part of the keyspace and its own cursor.
         let masters = self.bounded(cluster::masters(cluster)).await?;
-        let mut removed = 0;
+        let mut done = Deleted::default();
         for node in &masters {
-            removed += self
+            done += self
                 .delete_scanned(&mut conn, Some(node), pattern, keep)
                 .await?;
         }
-        Ok(removed)
+        Ok(done)
     }
 
     async fn set_nx(&self, key: &str, token: &[u8], ttl: Duration) -> Result<bool, StoreError> {
@@ -533,9 +533,9 @@ impl RedisStore {
         node: Option<&cluster::Node>,
         pattern: &str,
         keep: &[String],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Deleted, StoreError> {
         let mut cursor = 0u64;
-        let mut removed = 0;
+        let mut done = Deleted::default();
         loop {
             let mut cmd = redis::cmd("SCAN");
             cmd.arg(cursor)
@@ -552,6 +552,7 @@ impl RedisStore {
                 _ => self.bounded(cmd.query_async(conn)).await?,
             };
             keys.retain(|k| !kept(k, keep));
+            done.scanned += keys.len() as u64;
             // One script per hash slot (all at once on one server).
             let counts = try_join_all(self.groups(&keys).iter().map(|group| {
                 let mut inv = UNLINK_BUT_TOMBSTONES.prepare_invoke();
@@ -562,9 +563,9 @@ impl RedisStore {
                 async move { self.bounded(inv.invoke_async::<u64>(&mut conn)).await }
             }))
             .await?;
-            removed += counts.iter().sum::<u64>();
+            done.removed += counts.iter().sum::<u64>();
             if next == 0 {
-                return Ok(removed);
+                return Ok(done);
             }
             cursor = next;
         }

@@ -246,9 +246,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
 
     let phi = Healthcare::new(cache.clone());
+    let receipt = phi.clear_phi().await?;
     println!(
-        "\nclear_phi removed {} protected entries",
-        phi.clear_phi().await?
+        "\nclear_phi removed {} protected entries (residual {})",
+        receipt.removed, receipt.residual
     );
     let s = cache.stats().total;
     println!(
