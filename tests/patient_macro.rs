@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
 use cachette::Cache;
 use cachette::healthcare::{
-    Healthcare, HmacIdHasher, Keyring, invalidate_patient_cache, patient_cache,
+    ClinicId, Healthcare, HmacIdHasher, Keyring, PatientId, invalidate_patient_cache, patient_cache,
 };
 use serde::{Deserialize, Serialize};
 use support::RedisServer;
@@ -55,6 +55,15 @@ impl Clinic {
     #[patient_cache(key = "patient:{patient_id}:psych", compliance = "restricted", patient = "patient_id", cache = self.cache)]
     async fn psych_notes(&self, patient_id: &str) -> Result<String, String> {
         Ok(format!("notes of {patient_id}"))
+    }
+
+    /// The clinic's visit count, read on behalf of a patient: a key without the patient
+    /// (skipped), whose `PatientId` parameter still gives the entry the patient's tag, which
+    /// `invalidate_patient` invalidates.
+    #[patient_cache(key = "visits:{clinic}", ttl = "10m", skip = [patient], cache = self.cache)]
+    async fn visits(&self, patient: PatientId, clinic: ClinicId) -> Result<u32, String> {
+        let _ = (patient, clinic);
+        Ok(self.loads.fetch_add(1, SeqCst))
     }
 
     #[invalidate_patient_cache(patterns = ["patient:{patient_id}:*"], patient = "patient_id", cache = self.cache)]
@@ -118,7 +127,7 @@ async fn protected_functions_seal_values_and_hash_identifiers() {
         .invalidate_patient("MRN-0042", None)
         .await
         .unwrap();
-    assert_eq!(removed, 1);
+    assert_eq!((removed.removed, removed.residual), (1, 0));
     c.chart("MRN-0042", "C-7").await.unwrap();
     assert_eq!(c.loads.load(SeqCst) - before, 2);
 }
@@ -169,5 +178,37 @@ async fn emergency_and_compliance_caps_hold() {
         raw[10..18],
         raw[18..26],
         "emergency data is fresh until it expires: never stale"
+    );
+}
+
+/// `PatientId` and `ClinicId` parameters are declared identifiers: hashed in keys, and the
+/// patient's tag lets `invalidate_patient` reach an entry whose key does not hold the patient.
+#[tokio::test]
+async fn typed_identifiers_are_declared_by_their_type() {
+    let server = RedisServer::start();
+    let c = clinic(&server);
+    let visits = || c.visits(PatientId::new("MRN-0042"), ClinicId::new("C-7"));
+    let first = visits().await.unwrap();
+    assert_eq!(visits().await.unwrap(), first, "cached");
+    for k in keys(&server) {
+        assert!(!k.contains("MRN") && !k.contains("C-7"), "{k}");
+    }
+    let p = c.cache.hash_id("MRN-0042");
+    assert!(
+        keys(&server).contains(&format!("pm:__cachette:tag:patient:{p}")),
+        "the patient's tag"
+    );
+    Healthcare::new(c.cache.clone())
+        .invalidate_patient("MRN-0042", None)
+        .await
+        .unwrap();
+    assert_ne!(
+        visits().await.unwrap(),
+        first,
+        "invalidated through the patient's tag"
+    );
+    assert_eq!(
+        format!("{:?}", PatientId::new("MRN-0042")),
+        "PatientId(<redacted>)"
     );
 }

@@ -14,6 +14,7 @@ mod compliance;
 pub mod env;
 mod helpers;
 mod id_hash;
+mod ids;
 mod keyring;
 
 pub use crate::audit::chain::{AuditKey, ChainBreak, ChainReport, verify_audit_chain};
@@ -21,6 +22,7 @@ pub use crate::audit::{AUDIT_TARGET, JsonLinesAudit, TracingAudit, to_json};
 pub use crate::compliance::{Compliance, EMERGENCY_MAX_TTL};
 pub use crate::helpers::{Area, Fetch, Healthcare, HealthcareMetrics, HelperTtls, Value};
 pub use crate::id_hash::HmacIdHasher;
+pub use crate::ids::{ClinicId, DoctorId, PatientId};
 pub use crate::keyring::{Keyring, KeyringError};
 pub use cache_runtime::{
     AuditEvent, AuditOperation, AuditSink, IdHasher, PHI_NAMESPACE, Sealer, current_actor,

@@ -39,12 +39,16 @@ pub(crate) fn attribute(attr: Attr, args: TokenStream, item: TokenStream) -> Tok
         }
     };
     let expanded = match attr {
-        Attr::Cached | Attr::PatientCache | Attr::CachePut => {
-            CacheArgs::parse(attr, args).and_then(|args| cached::expand(&args, &func))
-        }
-        Attr::Invalidate | Attr::InvalidatePatientCache => {
-            InvalidateArgs::parse(attr, args).and_then(|args| invalidate::expand(&args, &func))
-        }
+        Attr::Cached | Attr::PatientCache | Attr::CachePut => CacheArgs::parse(attr, args)
+            .and_then(|mut args| {
+                typed_ids(attr, &mut args.shared, &func);
+                cached::expand(&args, &func)
+            }),
+        Attr::Invalidate | Attr::InvalidatePatientCache => InvalidateArgs::parse(attr, args)
+            .and_then(|mut args| {
+                typed_ids(attr, &mut args.shared, &func);
+                invalidate::expand(&args, &func)
+            }),
     };
     match expanded {
         Ok(tokens) => tokens,
@@ -52,6 +56,44 @@ pub(crate) fn attribute(attr: Attr, args: TokenStream, item: TokenStream) -> Tok
             let err = e.to_compile_error();
             quote!(#err #func)
         }
+    }
+}
+
+/// In a protected function, a parameter typed `PatientId`, `DoctorId` or `ClinicId` (the
+/// newtypes of `cachette::healthcare`, by their name) is declared as `patient = ".."`,
+/// `doctor = ".."` or `clinic = ".."` would declare it, unless it is declared already.
+fn typed_ids(attr: Attr, shared: &mut Shared, func: &ItemFn) {
+    if !attr.phi() {
+        return;
+    }
+    for input in &func.sig.inputs {
+        let syn::FnArg::Typed(pt) = input else {
+            continue;
+        };
+        let syn::Pat::Ident(pi) = &*pt.pat else {
+            continue;
+        };
+        let mut ty = &*pt.ty;
+        while let Type::Reference(r) = ty {
+            ty = &r.elem;
+        }
+        let role = match last_segment(ty) {
+            Some((name, args)) if args.is_empty() => match name.as_str() {
+                "PatientId" => "patient",
+                "DoctorId" => "doctor",
+                "ClinicId" => "clinic",
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let name = pi.ident.unraw().to_string();
+        if shared.ids.iter().any(|id| id.param.value() == name) {
+            continue;
+        }
+        shared.ids.push(crate::attr::Id {
+            role,
+            param: syn::LitStr::new(&name, pi.ident.span()),
+        });
     }
 }
 
