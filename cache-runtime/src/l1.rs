@@ -42,6 +42,16 @@ pub(crate) struct Copy {
     until_ms: u64,
     stamp: Stamp,
     tag_stripes: Box<[u16]>,
+    /// The tags the entry carries: served only to calls with these very tags, as the store's
+    /// entry would be (two functions sharing a key may tag it differently).
+    tags: Box<[String]>,
+}
+
+impl Copy {
+    /// Whether this copy carries exactly `tags`.
+    pub fn tagged<S: AsRef<str>>(&self, tags: &[S]) -> bool {
+        self.tags.len() == tags.len() && self.tags.iter().zip(tags).all(|(a, b)| a == b.as_ref())
+    }
 }
 
 #[derive(Clone)]
@@ -153,6 +163,7 @@ impl L1 {
             until_ms,
             stamp,
             tag_stripes,
+            tags: tags.iter().map(|t| t.as_ref().to_owned()).collect(),
         });
         self.copies.insert(key.to_owned(), copy.clone());
         if self.stamps.pattern_since(&stamp) {
@@ -228,7 +239,9 @@ mod tests {
         let tags = ["users"];
         let stamp = l1.stamp("user:1", &tags);
         l1.keep("user:1", Bytes::from_static(b"v1"), far(), stamp, &tags);
-        assert!(l1.get("user:1").is_some());
+        let copy = l1.get("user:1").unwrap();
+        assert!(copy.tagged(&tags));
+        assert!(!copy.tagged(&["users", "admins"]) && !copy.tagged::<&str>(&[]));
         l1.forget(&Notice::Tags(vec!["users".into()]));
         assert!(l1.get("user:1").is_none(), "tag invalidation");
 

@@ -46,6 +46,9 @@ impl Cache {
             return None;
         }
         let copy = l1.get(call.key)?;
+        if !copy.tagged(call.tags) {
+            return None;
+        }
         // Protected values are opened on every hit, never kept decoded.
         let keep = keep.filter(|_| !call.policy.phi);
         let kept = keep.and_then(|k| copy.decoded.get().and_then(|any| (k.from_any)(&**any)));
