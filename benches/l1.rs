@@ -442,9 +442,9 @@ fn zipf(server: &RedisServer) -> Table {
         "Zipf(1.0) over 10 000 keys, three processes, 1 invalidation per 100 calls",
         &[
             "L1",
-            "calls/s (3 processes)",
-            "Redis commands per 1000 calls",
-            "p99 of a call",
+            "operations/s (3 processes)",
+            "Redis commands per 1000 operations",
+            "p99 of a read",
         ],
     );
     let (mut rows_off, mut rows_on): (Vec<[f64; 3]>, Vec<[f64; 3]>) = (Vec::new(), Vec::new());
