@@ -41,7 +41,9 @@ pub const PHI_NAMESPACE: &str = "phi:";
 pub use crate::cache::Health;
 pub use crate::key::{KeyPart, KeyWriter, UnhashableValue, escape, write_hash};
 #[cfg(feature = "axum")]
-pub use crate::layer::{ClientIp, Header, KeyExtractor, RateLimitLayer, RateLimitService};
+pub use crate::layer::{
+    CacheLayer, CacheService, ClientIp, Header, KeyExtractor, RateLimitLayer, RateLimitService,
+};
 pub use crate::phi::{
     AuditEvent, AuditOperation, AuditSink, IdHasher, Sealer, current_actor, with_actor,
 };
@@ -56,6 +58,8 @@ pub mod defaults {
         DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MEMORY_BYTES,
         DEFAULT_TOMBSTONE_TTL, DEFAULT_TTL,
     };
+    #[cfg(feature = "axum")]
+    pub use crate::layer::{DEFAULT_HTTP_TTL, DEFAULT_MAX_BODY, PASS_FOR};
 }
 
 /// How companion crates (`cache-healthcare`) plug into building a cache; not a public API.
