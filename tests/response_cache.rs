@@ -244,6 +244,33 @@ async fn a_matching_if_none_match_gets_304_without_a_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_loads_without_the_requests_validators() {
+    let server = RedisServer::start();
+    let layer = CacheLayer::new(on_server(&server, "t")).ttl(HOUR);
+    // A handler that answers validators and ranges itself, as some do.
+    let handler = get(|headers: HeaderMap| async move {
+        if headers.contains_key(header::IF_NONE_MATCH) || headers.contains_key(header::RANGE) {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            "full".into_response()
+        }
+    });
+    let addr = serve(Router::new().route("/c", handler.layer(layer))).await;
+    let first = get_path(
+        addr,
+        "/c",
+        &[("if-none-match", "\"old\""), ("range", "bytes=0-1")],
+    )
+    .await;
+    assert_eq!(
+        (first.status, first.x_cache(), first.text()),
+        (StatusCode::OK, "miss", "full")
+    );
+    let again = get_path(addr, "/c", &[]).await;
+    assert_eq!((again.x_cache(), again.text()), ("hit", "full"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vary_keeps_variants_apart() {
     let server = RedisServer::start();
     let cache = on_server(&server, "t");

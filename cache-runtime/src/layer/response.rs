@@ -68,7 +68,10 @@ type TagsFn = Arc<dyn Fn(&Parts) -> Vec<String> + Send + Sync>;
 /// (learned: a response that varies on a header the key did not include is passed on
 /// uncached, and later requests of this process include that header). All of it is hashed:
 /// keys are `http:<name>:<128-bit hex>` (`phi:http:..` when [`protected`](Self::protected)),
-/// whatever the request.
+/// whatever the request. A handler whose answer depends on any other request header
+/// (`X-Forwarded-Host`, say) must name it in [`vary`](Self::vary) (or in its `Vary`), or one
+/// client's answer is served to the others. A handler that reads the raw query string sees
+/// the first of equivalent queries.
 ///
 /// **Users are kept apart.** A request with `Authorization` or `Cookie` goes to the handler
 /// and its response is not stored, unless the route is [`per_user`](Self::per_user), which
@@ -536,7 +539,13 @@ impl Route {
         move || {
             Box::pin(async move {
                 let started = now_ms();
-                let req = Request::from_parts((*parts).clone(), B::default());
+                let mut head = (*parts).clone();
+                // The stored response is the full one, whatever validators or range the
+                // request that happened to load it sent; this layer answers those itself.
+                for name in CONDITIONAL {
+                    head.headers.remove(name);
+                }
+                let req = Request::from_parts(head, B::default());
                 poll_fn(|cx| svc.poll_ready(cx))
                     .await
                     .map_err(Pass::Failed)?;
@@ -623,8 +632,12 @@ impl Route {
                 return remember;
             };
             for name in line.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                // `*` (varies on more than headers) is a valid token: checked first.
+                if name == "*" {
+                    return remember;
+                }
                 let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-                    return remember; // `*`, or not a header name
+                    return remember;
                 };
                 if !keyed.contains(&name) {
                     // Not in this request's key: keyed by it from now on, not stored now.
@@ -708,6 +721,17 @@ impl Drop for Refreshing<'_> {
     }
 }
 
+/// Request headers a load leaves out: with them a handler could answer `304` or `206`, which
+/// are not stored, instead of the response to store.
+const CONDITIONAL: [HeaderName; 6] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+    header::RANGE,
+];
+
 /// Whether the request says it has a body: such requests are not cached (the key would not
 /// include it).
 fn has_body(parts: &Parts) -> bool {
@@ -718,12 +742,143 @@ fn has_body(parts: &Parts) -> bool {
             .is_some_and(|len| len.as_bytes() != b"0")
 }
 
+/// A number no other load of this process (and, with overwhelming likelihood, of any other)
+/// is given: a random start per process, counted up. No system call per request.
 fn nonce() -> u64 {
-    u64::from_le_bytes(crate::random::token8())
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static START: OnceLock<u64> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let start = *START.get_or_init(|| u64::from_le_bytes(crate::random::token8()));
+    start.wrapping_add(COUNT.fetch_add(1, Relaxed))
 }
 
 /// `res` with `X-Cache` set.
 fn served(mut res: Response<Body>, how: Served) -> Response<Body> {
     res.headers_mut().insert(X_CACHE.clone(), how.header());
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn route(layer: CacheLayer) -> Route {
+        Route::new(layer.config, layer.state)
+    }
+
+    fn head(status: u16, headers: &[(&'static str, &'static str)]) -> axum::http::response::Parts {
+        let mut res = Response::builder().status(status);
+        for (n, v) in headers {
+            res = res.header(*n, HeaderValue::from_static(v));
+        }
+        res.body(()).unwrap().into_parts().0
+    }
+
+    fn verdict(r: &Route, status: u16, headers: &[(&'static str, &'static str)]) -> String {
+        match r.judge(&head(status, headers), &r.keyed()) {
+            Verdict::Store { fresh, stale } => {
+                format!("store {}+{}", fresh.as_secs(), stale.as_secs())
+            }
+            Verdict::Pass { remember: true } => "pass, remembered".to_owned(),
+            Verdict::Pass { remember: false } => "pass".to_owned(),
+        }
+    }
+
+    #[test]
+    fn what_is_stored_and_for_how_long() {
+        let r = route(
+            CacheLayer::new(Cache::disabled())
+                .ttl(Duration::from_secs(60))
+                .stale_while_revalidate(Duration::from_secs(30)),
+        );
+        assert_eq!(verdict(&r, 200, &[]), "store 60+30");
+        assert_eq!(verdict(&r, 404, &[]), "store 60+30");
+        assert_eq!(verdict(&r, 500, &[]), "pass");
+        assert_eq!(verdict(&r, 206, &[]), "pass");
+        assert_eq!(
+            verdict(&r, 200, &[("set-cookie", "a=b")]),
+            "pass, remembered"
+        );
+        assert_eq!(
+            verdict(&r, 200, &[("cache-control", "no-store")]),
+            "pass, remembered"
+        );
+        assert_eq!(
+            verdict(&r, 200, &[("cache-control", "no-cache")]),
+            "pass, remembered"
+        );
+        assert_eq!(
+            verdict(&r, 200, &[("cache-control", "private")]),
+            "pass, remembered"
+        );
+        assert_eq!(verdict(&r, 200, &[("vary", "*")]), "pass, remembered");
+        // A response shortens the route's lifetimes, never lengthens them.
+        assert_eq!(
+            verdict(&r, 200, &[("cache-control", "max-age=10")]),
+            "store 10+30"
+        );
+        assert_eq!(
+            verdict(&r, 200, &[("cache-control", "max-age=600, s-maxage=5")]),
+            "store 5+30"
+        );
+        assert_eq!(
+            verdict(
+                &r,
+                200,
+                &[("cache-control", "max-age=600, stale-while-revalidate=5")]
+            ),
+            "store 60+5"
+        );
+        assert_eq!(
+            verdict(&r, 200, &[("cache-control", "max-age=0")]),
+            "store 0+30"
+        );
+        assert_eq!(
+            verdict(
+                &r,
+                200,
+                &[("cache-control", "max-age=0, stale-while-revalidate=0")]
+            ),
+            "pass, remembered"
+        );
+    }
+
+    #[test]
+    fn private_is_stored_per_user_only_and_vary_is_learned() {
+        let per_user = route(CacheLayer::new(Cache::disabled()).per_user());
+        assert_eq!(
+            verdict(&per_user, 200, &[("cache-control", "private")]),
+            "store 60+0"
+        );
+        assert_eq!(
+            verdict(&per_user, 200, &[("vary", "Cookie, authorization")]),
+            "store 60+0"
+        );
+
+        let r = route(CacheLayer::new(Cache::disabled()).vary([header::ACCEPT_LANGUAGE]));
+        assert_eq!(
+            verdict(&r, 200, &[("vary", "Accept-Language")]),
+            "store 60+0"
+        );
+        assert_eq!(
+            verdict(&r, 200, &[("vary", "accept-language, x-a")]),
+            "pass"
+        );
+        assert_eq!(
+            verdict(&r, 200, &[("vary", "x-a")]),
+            "store 60+0",
+            "keyed by x-a now"
+        );
+        for name in ["x-b", "x-c", "x-d", "x-e", "x-f", "x-g", "x-h"] {
+            let name = HeaderName::from_static(name);
+            assert!(r.learn(name));
+        }
+        assert_eq!(
+            verdict(&r, 200, &[("vary", "x-i")]),
+            "pass, remembered",
+            "at most 8 learned"
+        );
+    }
 }
