@@ -237,7 +237,8 @@ fn main() {
             .expect("KEYS on the bench server");
         notes.push(format!(
             "Redis holds {keys} key(s) after filling; the response is under `{}` (status, \
-             headers, the {BODY} B body, times; deflated by the cache's default compression)",
+             headers, the {BODY} B body, times; deflated when that shrinks it, the cache's \
+             default above 1 KiB)",
             stored.join(", ")
         ));
         let before = CACHED_RUNS.load(Relaxed);
