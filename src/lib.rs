@@ -48,12 +48,14 @@ pub use cache_runtime::{
     init_with, install, registry, write_hash,
 };
 
-/// Rate limiting for axum routers (any tower stack of `http` requests).
+/// Rate limiting and response caching for axum routers (any tower stack of `http` requests).
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http {
     #[doc(inline)]
-    pub use cache_runtime::{ClientIp, Header, KeyExtractor, RateLimitLayer, RateLimitService};
+    pub use cache_runtime::{
+        CacheLayer, CacheService, ClientIp, Header, KeyExtractor, RateLimitLayer, RateLimitService,
+    };
 }
 
 /// Types that render into cache keys; see [`KeyPart`](trait@KeyPart).

@@ -1,8 +1,10 @@
-//! [`RateLimitLayer`]: a tower layer that answers `429 Too Many Requests` past a limit kept by
-//! [`Cache::rate_limit`], for axum routers (or any tower stack of `http` requests).
+//! Tower layers for axum routers (or any tower stack of `http` requests): [`RateLimitLayer`]
+//! answers `429 Too Many Requests` past a limit kept by [`Cache::rate_limit`];
+//! [`CacheLayer`] caches `GET` and `HEAD` responses (`response.rs`).
 
 mod headers;
 mod key;
+mod response;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +16,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 pub use self::key::{ClientIp, Header, KeyExtractor};
+pub use self::response::{CacheLayer, CacheService, DEFAULT_HTTP_TTL, DEFAULT_MAX_BODY, PASS_FOR};
 use crate::cache::rate_limit::check;
 use crate::{Cache, RateLimit, RateLimitError};
 

@@ -43,7 +43,9 @@ pub use crate::cache::{Health, L1Health};
 pub use crate::key::{KeyPart, KeyWriter, UnhashableValue, escape, write_hash};
 pub use crate::l1::L1_PROPAGATION_BOUND;
 #[cfg(feature = "axum")]
-pub use crate::layer::{ClientIp, Header, KeyExtractor, RateLimitLayer, RateLimitService};
+pub use crate::layer::{
+    CacheLayer, CacheService, ClientIp, Header, KeyExtractor, RateLimitLayer, RateLimitService,
+};
 pub use crate::phi::{
     AuditEvent, AuditOperation, AuditSink, IdHasher, Sealer, current_actor, with_actor,
 };
@@ -58,6 +60,8 @@ pub mod defaults {
         DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_L1_TTL, DEFAULT_MAX_ENTRY_BYTES,
         DEFAULT_MEMORY_BYTES, DEFAULT_TOMBSTONE_TTL, DEFAULT_TTL,
     };
+    #[cfg(feature = "axum")]
+    pub use crate::layer::{DEFAULT_HTTP_TTL, DEFAULT_MAX_BODY, PASS_FOR};
 }
 
 /// How companion crates (`cache-healthcare`) plug into building a cache; not a public API.

@@ -5,6 +5,9 @@
 //! values need keys: set `CACHE_ENCRYPTION_KEYS` and `CACHE_HASH_KEY` (see the README); without
 //! them this example makes throwaway keys for the run, as a real service never should.
 //!
+//! A clinic's schedule is public directory data: its route caches whole HTTP responses with
+//! `CacheLayer` (`X-Cache`, `Age`, `ETag`), inside the rate limit every route has.
+//!
 //! By default the example calls its own endpoints and prints what happened; with `--serve` it
 //! listens on 127.0.0.1:3000 instead, limiting each client IP to 100 requests a minute.
 
@@ -21,8 +24,8 @@ use axum::{Json, Router};
 use cachette::healthcare::{
     Healthcare, HmacIdHasher, Keyring, invalidate_patient_cache, patient_cache, with_actor,
 };
-use cachette::http::RateLimitLayer;
-use cachette::{CacheBuilder, cached, invalidate};
+use cachette::http::{CacheLayer, RateLimitLayer};
+use cachette::{Cache, CacheBuilder, cached, invalidate};
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt as _;
 
@@ -148,8 +151,58 @@ async fn get_appointment(
     Ok(Json(db.query(a).await))
 }
 
-fn router(db: Db) -> Router {
+/// A clinic's opening hours: public, the same for everyone. The handler knows nothing of the
+/// cache; `CacheLayer` on its route caches the whole response.
+async fn get_schedule(State(db): State<Db>, Path(clinic_id): Path<u32>) -> Json<Vec<String>> {
+    Json(
+        db.query(vec![
+            format!("clinic {clinic_id}: Mon-Fri 08:00-18:00"),
+            "Sat 09:00-12:00".into(),
+        ])
+        .await,
+    )
+}
+
+/// Changes a clinic's hours; its cached schedule responses carry the tag `clinic:{id}`.
+#[invalidate(tags = ["clinic:{clinic_id}"])]
+async fn update_schedule(
+    State(db): State<Db>,
+    Path(clinic_id): Path<u32>,
+) -> Result<StatusCode, NotFound> {
+    db.query(()).await;
+    let _ = clinic_id;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The schedule route's response cache: fresh 5 minutes, then served stale for up to one more
+/// while one request refreshes it; tagged `clinic:{id}` for `update_schedule`.
+fn schedule_cache(cache: Cache) -> CacheLayer {
+    CacheLayer::new(cache)
+        .name("schedule")
+        .ttl(Duration::from_secs(300))
+        .stale_while_revalidate(Duration::from_secs(60))
+        .tags_from(|req| {
+            // `/clinics/{id}/schedule`: only ids the route accepts make a tag.
+            let id = req
+                .uri
+                .path()
+                .split('/')
+                .nth(2)
+                .and_then(|id| id.parse::<u32>().ok());
+            id.map(|id| format!("clinic:{id}")).into_iter().collect()
+        })
+}
+
+fn router(db: Db, cache: Cache) -> Router {
     Router::new()
+        .route(
+            "/clinics/{clinic_id}/schedule",
+            get(get_schedule).layer(schedule_cache(cache)),
+        )
+        .route(
+            "/clinics/{clinic_id}/schedule/update",
+            post(update_schedule),
+        )
         .route("/patients/{patient_id}", get(get_patient))
         .route("/patients/{patient_id}/emergency", get(get_emergency))
         .route("/patients/{patient_id}/update", post(update_patient))
@@ -191,7 +244,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 100 requests a minute per client IP (`429` past it), shared by every instance of the
     // service on the same Redis.
     let limit = RateLimitLayer::new(cache.clone(), 100, Duration::from_secs(60))?.name("clinic");
-    let app = router(db.clone()).layer(limit);
+    let app = router(db.clone(), cache.clone()).layer(limit);
 
     if std::env::args().any(|a| a == "--serve") {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
@@ -215,6 +268,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("GET", "/patients/MRN-0042"),
         ("POST", "/doctors/7/update"),
         ("GET", "/doctors/7"),
+        ("GET", "/clinics/3/schedule"),
+        ("GET", "/clinics/3/schedule"),
+        ("POST", "/clinics/3/schedule/update"),
+        ("GET", "/clinics/3/schedule"),
     ];
     with_actor("example-nurse", async {
         for (method, uri) in calls {
@@ -236,8 +293,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 (_, true) => "miss -> database",
                 (_, false) => "hit",
             };
+            // Responses cached by `CacheLayer` say how they were served.
+            let x_cache = res
+                .headers()
+                .get("x-cache")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| format!("  X-Cache: {v}"))
+                .unwrap_or_default();
             println!(
-                "{method:4} {uri:32} {} {what:20} {took:>9.3?}",
+                "{method:4} {uri:32} {} {what:20} {took:>9.3?}{x_cache}",
                 res.status().as_u16()
             );
         }
