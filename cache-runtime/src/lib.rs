@@ -8,6 +8,8 @@
 #[doc(hidden)]
 #[path = "macro_support.rs"]
 pub mod __macro_support;
+#[cfg(feature = "admin")]
+pub mod admin;
 mod cache;
 mod clock;
 mod codec;
@@ -18,6 +20,7 @@ mod global;
 mod key;
 #[cfg(feature = "axum")]
 mod layer;
+pub mod metrics;
 mod notice;
 mod phi;
 mod random;
@@ -25,6 +28,7 @@ mod refresh_queue;
 mod registry;
 mod stats;
 mod store;
+mod warm;
 
 pub use crate::cache::{
     Cache, CacheBuilder, Invalidation, InvalidationReport, LoadOptions, LockError, LockGuard,
@@ -39,6 +43,7 @@ pub use crate::global::{global, init_from_env, init_with, install};
 pub const PHI_NAMESPACE: &str = "phi:";
 
 pub use crate::cache::Health;
+pub use crate::cache::inspect::{KeyInfo, KeyListing, StoreMemory};
 pub use crate::key::{KeyPart, KeyWriter, UnhashableValue, escape, write_hash};
 #[cfg(feature = "axum")]
 pub use crate::layer::{ClientIp, Header, KeyExtractor, RateLimitLayer, RateLimitService};
@@ -49,6 +54,9 @@ pub use crate::refresh_queue::Priority;
 pub use crate::registry::{FnSpec, duplicate_templates, registry};
 pub use crate::stats::{Counters, Stats, StatsSnapshot};
 pub use crate::store::{BreakerState, MemoryStore, RedisStore, RedisStoreConfig};
+pub use crate::warm::{
+    DEFAULT_WARM_CONCURRENCY, WarmProgress, WarmReport, Warmer, WarmerReport, Warmers,
+};
 
 /// Defaults, for documentation and for building settings relative to them.
 pub mod defaults {
