@@ -40,10 +40,15 @@ impl Collect {
 }
 
 fn cache_on(server: &RedisServer, audit: &Arc<Collect>) -> Cache {
+    cache_warmed_by(server, audit, Warmers::new())
+}
+
+fn cache_warmed_by(server: &RedisServer, audit: &Arc<Collect>, warmers: Warmers) -> Cache {
     Cache::builder()
         .redis(server.url())
         .prefix("adm")
         .audit_sink(audit.clone())
+        .warmers(warmers)
         .build()
         .unwrap()
 }
@@ -145,29 +150,22 @@ fn exists(server: &RedisServer, key: &str) -> bool {
 async fn every_endpoint_answers_with_the_token_and_mutations_are_audited() {
     let server = RedisServer::start();
     let audit = Arc::new(Collect::default());
-    let cache = cache_on(&server, &audit);
-    for id in [1, 2, 3, 1, 2] {
-        doctor(&cache, id).await.unwrap();
-    }
-    cache.set("phi:p:abc", &"sealed", MINUTE).await.unwrap();
-    cache.set("other:1", &1u32, MINUTE).await.unwrap();
     let warmed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = warmed.clone();
-    let warmers = Warmers::new().add(Warmer::each("doctors", [7u64, 8], move |c: Cache, id| {
+    let warmers = Warmers::new().warmer(Warmer::each("doctors", [7u64, 8], move |c: Cache, id| {
         let counter = counter.clone();
         async move {
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             doctor(&c, id).await.map(drop)
         }
     }));
-    let addr = serve(
-        AdminRouter::new(cache.clone())
-            .token("ops", TOKEN)
-            .warmers(warmers)
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let cache = cache_warmed_by(&server, &audit, warmers);
+    for id in [1, 2, 3, 1, 2] {
+        doctor(&cache, id).await.unwrap();
+    }
+    cache.set("phi:p:abc", &"sealed", MINUTE).await.unwrap();
+    cache.set("other:1", &1u32, MINUTE).await.unwrap();
+    let addr = serve(router(&cache)).await;
 
     let (status, overview) = admin(addr, Method::GET, "/cache").await;
     assert_eq!(status, StatusCode::OK, "{overview}");
@@ -500,35 +498,28 @@ async fn the_dashboard_page_needs_no_token_and_holds_no_data() {
 async fn warming_reports_a_failing_warmer_and_goes_on() {
     let server = RedisServer::start();
     let audit = Arc::new(Collect::default());
-    let cache = cache_on(&server, &audit);
     let progress = Arc::new(Mutex::new(Vec::new()));
     let seen = progress.clone();
     let warmers = Warmers::new()
         .concurrency(2)
-        .add(Warmer::each(
+        .warmer(Warmer::each(
             "doctors",
             1..=5u64,
             |c: Cache, id| async move { doctor(&c, id).await.map(drop) },
         ))
-        .add(Warmer::each("flaky", 1..=3u64, |_: Cache, n| async move {
+        .warmer(Warmer::each("flaky", 1..=3u64, |_: Cache, n| async move {
             if n == 2 {
                 Err(format!("row {n} is locked"))
             } else {
                 Ok(())
             }
         }))
-        .add(Warmer::new("broken", |_: Cache| async {
+        .warmer(Warmer::new("broken", |_: Cache| async {
             Err::<(), _>("the database is down")
         }))
         .on_progress(move |p| seen.lock().unwrap().push((p.done, p.total)));
-    let addr = serve(
-        AdminRouter::new(cache.clone())
-            .token("ops", TOKEN)
-            .warmers(warmers)
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let cache = cache_warmed_by(&server, &audit, warmers);
+    let addr = serve(router(&cache)).await;
     let (status, report) = admin(addr, Method::POST, "/cache/warm").await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["warmed"], 7, "{report}");
@@ -566,4 +557,8 @@ async fn warming_reports_a_failing_warmer_and_goes_on() {
     let events = audit.events();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].count, Some(7));
+
+    // The same warmers at startup, without the router.
+    let again = cache.warm().await;
+    assert_eq!((again.warmed, again.failed), (7, 2));
 }

@@ -12,7 +12,7 @@
 //! | `DELETE /cache/key?key=` | invalidates one key |
 //! | `DELETE /cache/tag?tag=` | invalidates one tag |
 //! | `DELETE /cache/phi` | removes every protected entry (the `phi:` namespace) |
-//! | `POST /cache/warm` | runs the [`Warmers`](crate::Warmers) given to the router; answers their report |
+//! | `POST /cache/warm` | runs the cache's warmers ([`Cache::warm`]); answers their report |
 //! | `GET /cache/dashboard` | the dashboard page (HTML and a small script; it asks the API with the token from its URL fragment, `#token=…`) |
 //!
 //! Every API route requires `Authorization: Bearer <token>`, compared in constant time with
@@ -33,7 +33,7 @@ use axum::Router;
 use axum::routing::{delete, get, post};
 
 pub use self::error::AdminError;
-use crate::{Cache, Warmers};
+use crate::Cache;
 
 /// Builds the admin [`Router`] of a cache.
 ///
@@ -59,7 +59,6 @@ pub struct AdminRouter {
     cache: Cache,
     tokens: Vec<(String, String)>,
     loopback_only: bool,
-    warmers: Warmers,
 }
 
 /// The shortest token accepted: 16 bytes (128 bits when random).
@@ -69,7 +68,6 @@ pub(crate) struct State {
     pub cache: Cache,
     pub tokens: Vec<auth::Token>,
     pub loopback_only: bool,
-    pub warmers: Warmers,
     /// One warming at a time.
     pub warming: tokio::sync::Mutex<()>,
 }
@@ -81,7 +79,6 @@ impl AdminRouter {
             cache,
             tokens: Vec::new(),
             loopback_only: false,
-            warmers: Warmers::new(),
         }
     }
 
@@ -99,12 +96,6 @@ impl AdminRouter {
     /// ones that carry an `Origin` header (a browser page of another site) are refused.
     pub fn loopback_only(mut self) -> Self {
         self.loopback_only = true;
-        self
-    }
-
-    /// The warmers `POST /cache/warm` runs.
-    pub fn warmers(mut self, warmers: Warmers) -> Self {
-        self.warmers = warmers;
         self
     }
 
@@ -127,7 +118,6 @@ impl AdminRouter {
             cache: self.cache,
             tokens,
             loopback_only: self.loopback_only,
-            warmers: self.warmers,
             warming: tokio::sync::Mutex::new(()),
         });
         let api = Router::new()

@@ -12,6 +12,7 @@ mod pending;
 mod protected;
 pub(crate) mod rate_limit;
 mod service;
+mod warming;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -75,6 +76,7 @@ pub(crate) struct Inner {
     pub(crate) tombstone_ttl: Duration,
     pub(crate) limits: builder::Limits,
     pub(crate) phi: crate::phi::PhiHooks,
+    pub(crate) warmers: crate::warm::Warmers,
     pub(crate) flights: Arc<crate::flight::Flights<call::Read>>,
     pub(crate) refresher: Arc<crate::refresh_queue::Refresher>,
     pub(crate) events: invalidate::Rules,

@@ -4,7 +4,7 @@
 //!
 //! Names follow OpenTelemetry's conventions (dot-separated, units in the metadata; a
 //! Prometheus exporter turns `cachette.lookups` into `cachette_lookups`). Labels carry the
-//! function (`module::name`, or `(direct)` for calls through [`Cache`](crate::Cache) methods)
+//! function (`module::name`, or `(direct)` for calls through [`Cache`] methods)
 //! and a small fixed set of values; never a key, an argument or anything from a value.
 //!
 //! | name | kind | labels | what |

@@ -144,7 +144,7 @@ impl WarmReport {
 /// let cache = Cache::builder().build().unwrap();
 /// let warmers = Warmers::new()
 ///     .concurrency(4)
-///     .add(Warmer::each("squares", 1..=10u64, |cache: Cache, n| async move {
+///     .warmer(Warmer::each("squares", 1..=10u64, |cache: Cache, n| async move {
 ///         cache.set(&format!("square:{n}"), &(n * n), std::time::Duration::from_secs(60)).await
 ///     }));
 /// let report = warmers.run(&cache).await;
@@ -178,7 +178,7 @@ impl Warmers {
     }
 
     /// Adds a warmer.
-    pub fn add(mut self, warmer: Warmer) -> Self {
+    pub fn warmer(mut self, warmer: Warmer) -> Self {
         self.warmers.push(warmer);
         self
     }

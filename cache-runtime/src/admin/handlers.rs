@@ -94,10 +94,7 @@ fn text<'a>(pairs: &'a [(String, String)], name: &'static str) -> Result<&'a str
 }
 
 /// A glob pattern: [`text`], well-formed, and when it matches everything, confirmed.
-fn pattern<'a>(
-    pairs: &'a [(String, String)],
-    everything_needs_confirm: bool,
-) -> Result<&'a str, ApiError> {
+fn pattern(pairs: &[(String, String)], everything_needs_confirm: bool) -> Result<&str, ApiError> {
     let pattern = text(pairs, "pattern")?;
     crate::store::glob::check(pattern).map_err(|reason| {
         ApiError::bad_request(
@@ -127,7 +124,7 @@ fn pattern<'a>(
 
 /// A tag: [`text`], and no glob character that is not escaped (tags are exact names; a
 /// pattern goes to `DELETE /cache?pattern=`).
-fn tag<'a>(pairs: &'a [(String, String)]) -> Result<&'a str, ApiError> {
+fn tag(pairs: &[(String, String)]) -> Result<&str, ApiError> {
     let tag = text(pairs, "tag")?;
     let mut escaped = false;
     for c in tag.chars() {
@@ -220,7 +217,7 @@ pub(crate) async fn overview(State(s): AdminState, query: Params) -> Result<Json
         "refreshes_dropped": stats.refreshes_dropped,
         "functions_called": stats.per_function.len(),
         "functions_registered": registry().len(),
-        "warmers": s.warmers.names(),
+        "warmers": s.cache.warmers().names(),
     })))
 }
 
@@ -488,7 +485,7 @@ pub(crate) async fn warm(
         AuditOperation::Write,
         "warm",
         async {
-            let report = s.warmers.run(cache).await;
+            let report = cache.warm().await;
             let warmed = report.warmed;
             Ok((report, Some(warmed)))
         },

@@ -16,6 +16,7 @@ use crate::phi::{AuditSink, IdHasher, PhiHooks, Sealer};
 use crate::refresh_queue::Refresher;
 use crate::stats::Counters;
 use crate::store::{AnyStore, MemoryStore, RedisStore, RedisStoreConfig};
+use crate::warm::{Warmer, Warmers};
 
 /// The default TTL, as in the NestJS original: one hour.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -60,6 +61,7 @@ pub struct CacheBuilder {
     tombstone_ttl: Duration,
     limits: Limits,
     phi: PhiHooks,
+    warmers: Warmers,
 }
 
 /// Redis URLs carry passwords (and Upstash tokens): they are shown redacted.
@@ -149,6 +151,7 @@ impl CacheBuilder {
             tombstone_ttl: DEFAULT_TOMBSTONE_TTL,
             limits: Limits::default(),
             phi: PhiHooks::default(),
+            warmers: Warmers::new(),
         }
     }
 
@@ -368,6 +371,19 @@ impl CacheBuilder {
         self
     }
 
+    /// Adds a warmer, run by [`Cache::warm`] (at startup, and by the admin router's
+    /// `POST /cache/warm`).
+    pub fn warmer(mut self, warmer: Warmer) -> Self {
+        self.warmers = self.warmers.warmer(warmer);
+        self
+    }
+
+    /// Sets every warmer at once, with their concurrency and progress callback.
+    pub fn warmers(mut self, warmers: Warmers) -> Self {
+        self.warmers = warmers;
+        self
+    }
+
     /// Validates the settings and builds the cache. Does not connect: a Redis store connects on
     /// first use. Reports functions that share a key template (as a warning).
     pub fn build(self) -> Result<Cache, BuildError> {
@@ -448,6 +464,7 @@ impl CacheBuilder {
             tombstone_ttl: self.tombstone_ttl,
             limits,
             phi: self.phi,
+            warmers: self.warmers,
             flights: Arc::default(),
             refresher: Arc::new(Refresher::new(limits.refresh_queue, limits.refresh_workers)),
             events: Rules::default(),

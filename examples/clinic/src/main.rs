@@ -171,7 +171,7 @@ fn router(db: Db) -> Router {
 fn warmers(db: Db) -> Warmers {
     Warmers::new()
         .concurrency(4)
-        .add(Warmer::each("doctors", 1..=12u64, move |_: Cache, id| {
+        .warmer(Warmer::each("doctors", 1..=12u64, move |_: Cache, id| {
             let db = db.clone();
             async move {
                 get_doctor(State(db), Path(id))
@@ -198,8 +198,8 @@ fn warmers(db: Db) -> Warmers {
 }
 
 /// The admin router: behind `CACHE_ADMIN_TOKEN`, or loopback-only without one.
-fn admin(cache: Cache, warmers: Warmers) -> Result<Router, cachette::admin::AdminError> {
-    let admin = AdminRouter::new(cache).warmers(warmers);
+fn admin(cache: Cache) -> Result<Router, cachette::admin::AdminError> {
+    let admin = AdminRouter::new(cache);
     match std::env::var("CACHE_ADMIN_TOKEN") {
         Ok(token) => admin.token("ops", token).build(),
         Err(_) => admin.loopback_only().build(),
@@ -239,14 +239,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prometheus = PrometheusBuilder::new().install_recorder()?;
     // The cache from the environment (REDIS_URL, CACHE_PREFIX, the healthcare keys, ...); a
     // variable of the wrong form stops the program here, naming it.
-    let cache = cachette::init_with(with_throwaway_keys)?;
-    println!("cache: {}", cache.health().await);
+    // Its warmers are registered with it, and run below before the service takes traffic.
     let db = Db::default();
+    let cache = cachette::init_with(|b| with_throwaway_keys(b).warmers(warmers(db.clone())))?;
+    println!("cache: {}", cache.health().await);
     // 100 requests a minute per client IP (`429` past it), shared by every instance of the
     // service on the same Redis.
     let limit = RateLimitLayer::new(cache.clone(), 100, Duration::from_secs(60))?.name("clinic");
-    let warmers = warmers(db.clone());
-    let report = warmers.run(&cache).await;
+    let report = cache.warm().await;
     println!(
         "warmed {} keys ({} failed) in {:?}",
         report.warmed,
@@ -257,7 +257,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The rate limit covers the service's routes, not the operators' (nor the scraper's).
     let app = router(db.clone())
         .layer(limit)
-        .merge(admin(cache.clone(), warmers)?)
+        .merge(admin(cache.clone())?)
         .merge(metrics_route(prometheus.clone()));
 
     if std::env::args().any(|a| a == "--serve") {
