@@ -193,3 +193,45 @@ async fn names_kinds_units_and_labels() {
         }
     }
 }
+
+/// The Grafana dashboard asks only for metrics that exist, by the names a Prometheus exporter
+/// gives them (dots become underscores).
+#[test]
+fn the_grafana_dashboard_names_only_metrics_that_exist() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards/cachette.json");
+    let json = std::fs::read_to_string(path).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let known: BTreeSet<String> = [
+        names::LOOKUPS,
+        names::LOOKUP_DURATION,
+        names::LOADS,
+        names::LOAD_DURATION,
+        names::REFRESHES,
+        names::WAITED,
+        names::BREAKER_STATE,
+        names::PENDING_INVALIDATIONS,
+        names::REFRESHES_DROPPED,
+        names::STORE_MEMORY_USED,
+        names::STORE_MEMORY_MAX,
+    ]
+    .iter()
+    .map(|n| n.replace('.', "_"))
+    .collect();
+    let mut used = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("cachette_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(known.contains(&name), "{name} in {expr}");
+                used.insert(name.clone());
+                rest = &rest[at + name.len()..];
+            }
+        }
+    }
+    assert_eq!(used, known, "every metric has a panel");
+}
