@@ -421,6 +421,21 @@ async fn bad_input_is_a_400_that_names_the_problem_and_changes_nothing() {
     assert_eq!(audit.events().len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearing_everything_without_a_prefix_is_refused() {
+    let server = RedisServer::start();
+    let cache = Cache::builder().redis(server.url()).build().unwrap();
+    let mut conn = server.conn();
+    let _: () = conn.set("another-program:1", "x").unwrap();
+    let addr = serve(router(&cache)).await;
+    let (status, body) = admin(addr, Method::DELETE, "/cache?pattern=*&confirm=true").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "no_prefix");
+    assert!(body["message"].as_str().unwrap().contains("prefix"));
+    let kept: bool = conn.exists("another-program:1").unwrap();
+    assert!(kept);
+}
+
 #[test]
 fn a_router_without_a_token_refuses_to_build_unless_loopback_only() {
     let cache = Cache::builder().build().unwrap();

@@ -30,9 +30,9 @@ use std::time::Duration;
 
 use metrics::{Counter, Histogram, Unit};
 
-use crate::Cache;
 use crate::registry::FnSpec;
 use crate::store::BreakerState;
+use crate::{Cache, Health, StoreMemory};
 
 /// The metric names, for dashboards and tests.
 pub mod names {
@@ -195,6 +195,11 @@ pub(crate) fn record(spec: Option<&FnSpec>, event: Event) {
 /// refreshes and the store's memory (`INFO memory`; left as it was when the store does not
 /// answer).
 pub async fn record_gauges(cache: &Cache) {
+    sample_gauges(cache).await;
+}
+
+/// [`record_gauges`], returning what it read.
+pub(crate) async fn sample_gauges(cache: &Cache) -> (Health, Option<StoreMemory>) {
     describe();
     let prefix = cache.prefix().trim_end_matches(':').to_owned();
     let health = cache.health().await;
@@ -208,11 +213,17 @@ pub async fn record_gauges(cache: &Cache) {
         .set(health.pending_invalidations as f64);
     metrics::gauge!(names::REFRESHES_DROPPED, "prefix" => prefix.clone())
         .set(cache.stats().refreshes_dropped as f64);
-    if let Ok(memory) = cache.store_memory().await {
+    // A store that did not answer a PING is not asked again.
+    let memory = match health.reachable {
+        true => cache.store_memory().await.ok(),
+        false => None,
+    };
+    if let Some(memory) = memory {
         metrics::gauge!(names::STORE_MEMORY_USED, "prefix" => prefix.clone())
             .set(memory.used_bytes as f64);
         metrics::gauge!(names::STORE_MEMORY_MAX, "prefix" => prefix).set(memory.max_bytes as f64);
     }
+    (health, memory)
 }
 
 /// Runs [`record_gauges`] every `every` in a task, until the returned handle is aborted.

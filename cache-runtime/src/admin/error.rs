@@ -69,11 +69,21 @@ impl ApiError {
         }
     }
 
-    pub fn store(err: &crate::CacheError) -> Self {
+    /// What a failed cache call is answered: a `409` for a cache without a prefix asked to
+    /// clear everything, a `400` for a pattern the cache refused, else a `503` (the store did
+    /// not answer; an invalidation is kept and applied when it does).
+    pub fn from_cache(err: &crate::CacheError) -> Self {
+        let (status, code) = match err {
+            crate::CacheError::NoPrefix => (StatusCode::CONFLICT, "no_prefix"),
+            crate::CacheError::InvalidPattern { .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_pattern")
+            }
+            _ => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+        };
         ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "store_unavailable",
-            message: format!("the store did not take it: {err}"),
+            status,
+            code,
+            message: err.to_string(),
         }
     }
 }

@@ -234,10 +234,8 @@ pub(crate) async fn health(State(s): AdminState, query: Params) -> Result<Respon
 
 pub(crate) async fn metrics(State(s): AdminState, query: Params) -> Result<Json<Value>, ApiError> {
     params(query, &[])?;
-    crate::metrics::record_gauges(&s.cache).await;
+    let (h, memory) = crate::metrics::sample_gauges(&s.cache).await;
     let stats = s.cache.stats();
-    let h = s.cache.health().await;
-    let memory = s.cache.store_memory().await.ok();
     let phi_paths: Vec<String> = registry()
         .iter()
         .filter(|f| f.phi)
@@ -300,7 +298,7 @@ pub(crate) async fn debug(State(s): AdminState, query: Params) -> Result<Json<Va
         .cache
         .list_keys(pattern, limit)
         .await
-        .map_err(|e| ApiError::store(&e))?;
+        .map_err(|e| ApiError::from_cache(&e))?;
     let keys: Vec<Value> = listing
         .keys
         .iter()
@@ -366,7 +364,7 @@ where
         };
         cache.audit(function, operation, outcome, subject, count);
         tracing::info!(target: "cachette::admin", actor = %actor, action = function, outcome, count, "admin call");
-        result.map(|(v, _)| v).map_err(|e| ApiError::store(&e))
+        result.map(|(v, _)| v).map_err(|e| ApiError::from_cache(&e))
     })
     .await
 }
@@ -386,7 +384,13 @@ pub(crate) async fn delete_pattern(
         AuditOperation::Invalidate,
         pattern,
         async {
-            let n = cache.invalidate_pattern(pattern).await?;
+            // Everything goes through `clear`, which a cache without a prefix on a shared
+            // store refuses (its keys cannot be told from other programs').
+            let n = if pattern.chars().all(|c| c == '*') {
+                cache.clear().await?
+            } else {
+                cache.invalidate_pattern(pattern).await?
+            };
             Ok((n, Some(n)))
         },
     )
