@@ -42,11 +42,11 @@ pub use cache_macros::{KeyPart, cache_put, cached, invalidate};
 pub use cache_runtime::{
     AlreadyInstalled, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec, Compress,
     Counters, EntryTimes, FnSpec, Health, InitError, Invalidation, InvalidationReport, KeyInfo,
-    KeyListing, KeyWriter, LoadOptions, LockError, LockGuard, MemoryStore, RateLimit,
-    RateLimitError, RateLimitPolicy, RedisStore, RedisStoreConfig, Stats, StatsSnapshot,
-    StoreError, StoreMemory, UnhashableValue, WarmProgress, WarmReport, Warmer, WarmerReport,
-    Warmers, defaults, duplicate_templates, escape, global, init_from_env, init_with, install,
-    registry, write_hash,
+    KeyListing, KeyWriter, L1_PROPAGATION_BOUND, L1Health, LoadOptions, LockError, LockGuard,
+    MemoryStore, RateLimit, RateLimitError, RateLimitPolicy, RedisStore, RedisStoreConfig, Stats,
+    StatsSnapshot, StoreError, StoreMemory, UnhashableValue, WarmProgress, WarmReport, Warmer,
+    WarmerReport, Warmers, defaults, duplicate_templates, escape, global, init_from_env,
+    init_with, install, registry, write_hash,
 };
 
 #[doc(inline)]

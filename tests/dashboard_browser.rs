@@ -152,6 +152,7 @@ fn check_row(html: &str, function: &str, s: &StatsSnapshot) {
     let row = row(html, function).unwrap_or_else(|| panic!("no row for {function}"));
     for (name, n) in [
         ("hits", s.hits),
+        ("l1_hits", s.l1_hits),
         ("misses", s.misses),
         ("stale_hits", s.stale_hits),
         ("fail_safe_hits", s.fail_safe_hits),

@@ -20,6 +20,11 @@ async fn patient_count(cache: &Cache, clinic: u64) -> Result<u64, std::io::Error
     Ok(clinic * 10)
 }
 
+#[cached(key = "clinic-name:{clinic}", ttl = "5m", cache = cache, skip = [cache])]
+async fn clinic_name(cache: &Cache, clinic: u64) -> Result<String, std::io::Error> {
+    Ok(format!("clinic {clinic}"))
+}
+
 #[cached(key = "broken:{id}", ttl = "5m", cache = cache, skip = [cache])]
 async fn broken(cache: &Cache, id: u64) -> Result<u64, String> {
     Err(format!("row {id} is locked"))
@@ -62,6 +67,23 @@ async fn names_kinds_units_and_labels() {
         .await
         .unwrap();
     cachette::metrics::record_gauges(&cache).await;
+
+    // With L1: hits answered by the copy in process are `level="l1"`.
+    let with_l1 = Cache::builder()
+        .redis(server.url())
+        .prefix("m1")
+        .l1_max_bytes(1024 * 1024)
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !with_l1.health().await.l1.is_some_and(|l| l.serving) {
+        assert!(started.elapsed() < Duration::from_secs(10), "L1 never served");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    while with_l1.stats().total.l1_hits == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "no L1 hit");
+        clinic_name(&with_l1, 3).await.unwrap();
+    }
     server.stop();
     // The store is gone: the lookup fails (an error), the body runs uncached.
     patient_count(&cache, 5).await.unwrap();
@@ -114,13 +136,27 @@ async fn names_kinds_units_and_labels() {
     };
 
     let f = "metrics::patient_count";
-    let lookups =
-        |f: &str, result: &str| counter(names::LOOKUPS, &[("function", f), ("result", result)]);
+    let lookups = |f: &str, result: &str| {
+        counter(
+            names::LOOKUPS,
+            &[("function", f), ("result", result), ("level", "store")],
+        )
+    };
     // The same numbers as `stats()`.
     let stats = cache.stats();
     let s = &stats.per_function.iter().find(|(p, _)| p == f).unwrap().1;
     assert_eq!(lookups(f, "hit"), s.hits);
     assert_eq!(lookups(f, "hit"), 2);
+    let l1 = "metrics::clinic_name";
+    let s1 = stats_of(&with_l1, l1);
+    let l1_hits = counter(
+        names::LOOKUPS,
+        &[("function", l1), ("result", "hit"), ("level", "l1")],
+    );
+    assert!(l1_hits >= 1);
+    assert_eq!(l1_hits, s1.l1_hits);
+    assert_eq!(l1_hits + lookups(l1, "hit"), s1.hits, "hits = l1 + store");
+    assert_eq!(counter(names::LOOKUPS, &[("function", f), ("result", "hit"), ("level", "l1")]), 0);
     assert_eq!(lookups(f, "miss"), s.misses);
     assert_eq!(lookups(f, "stale"), s.stale_hits);
     assert_eq!(lookups(f, "fail_safe"), s.fail_safe_hits);
@@ -178,9 +214,12 @@ async fn names_kinds_units_and_labels() {
         assert!(name.starts_with("cachette."), "{name}");
         for (k, v) in labels {
             assert!(
-                ["function", "result", "prefix"].contains(&k.as_str()),
+                ["function", "result", "level", "prefix"].contains(&k.as_str()),
                 "{name}: {k}"
             );
+            if k == "level" {
+                assert!(["l1", "store"].contains(&v.as_str()), "{name}: {v}");
+            }
             if k == "result" {
                 assert!(
                     ["hit", "stale", "miss", "fail_safe", "error", "ok"].contains(&v.as_str()),
@@ -192,6 +231,16 @@ async fn names_kinds_units_and_labels() {
             }
         }
     }
+}
+
+fn stats_of(cache: &Cache, function: &str) -> cachette::StatsSnapshot {
+    cache
+        .stats()
+        .per_function
+        .into_iter()
+        .find(|(p, _)| p == function)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("no statistics for {function}"))
 }
 
 /// The Grafana dashboard asks only for metrics that exist, by the names a Prometheus exporter

@@ -110,6 +110,7 @@ pub(crate) enum Name {
     Beta,
     Priority,
     Refresh,
+    L1,
     Compliance,
     Emergency,
     Patient,
@@ -130,6 +131,8 @@ enum Kind {
     Duration,
     /// A duration, or `"off"`.
     DurationOrOff,
+    /// A duration, or `false`.
+    DurationOrFalse,
     Bool,
     /// An integer from 0 to 100.
     Percent,
@@ -277,6 +280,13 @@ pub(crate) const ARGS: &[Arg] = &[
         "refresh = \"inline\"",
     ),
     arg(
+        "l1",
+        Name::L1,
+        LOOKUP,
+        Kind::DurationOrFalse,
+        "l1 = \"30s\"",
+    ),
+    arg(
         "compliance",
         Name::Compliance,
         PATIENT,
@@ -360,6 +370,13 @@ pub(crate) enum CompressArg {
     Above(u64),
 }
 
+/// `l1 = ".."` or `l1 = false`.
+#[derive(Clone, Copy)]
+pub(crate) enum L1Arg {
+    For(DurationArg),
+    Off,
+}
+
 /// `stale = ..`.
 #[derive(Clone, Copy)]
 pub(crate) enum Stale {
@@ -381,6 +398,7 @@ pub(crate) enum Value {
     Strs(Vec<LitStr>),
     Duration(DurationArg),
     Stale(Stale),
+    L1(L1Arg),
     Bool(LitBool),
     Percent(u8),
     Float(LitFloat),
@@ -447,6 +465,7 @@ pub(crate) struct CacheArgs {
     pub beta: Option<LitFloat>,
     pub priority: Option<LitStr>,
     pub refresh: Option<LitStr>,
+    pub l1: Option<L1Arg>,
     pub compliance: Option<LitStr>,
     pub emergency: Option<LitBool>,
 }
@@ -514,6 +533,7 @@ impl Family for CacheArgs {
             (Name::Beta, Value::Float(f)) => self.beta = Some(f),
             (Name::Priority, Value::Str(s)) => self.priority = Some(s),
             (Name::Refresh, Value::Str(s)) => self.refresh = Some(s),
+            (Name::L1, Value::L1(l)) => self.l1 = Some(l),
             (Name::Compliance, Value::Str(s)) => self.compliance = Some(s),
             (Name::Emergency, Value::Bool(b)) => self.emergency = Some(b),
             (name, _) => unreachable!("{name:?} is not an argument of {}", self.attr.name()),
@@ -621,6 +641,28 @@ fn parse_value(arg: &Arg, input: ParseStream<'_>) -> syn::Result<Value> {
                 Value::Stale(Stale::Off)
             } else {
                 Value::Stale(Stale::After(parse_duration(input, name)?))
+            }
+        }
+        Kind::DurationOrFalse => {
+            if input.peek(LitBool) {
+                let b: LitBool = input.parse()?;
+                if b.value {
+                    let msg = format!(
+                        "`{name}` takes a duration or `false`: copies are kept by default when \
+                         the cache has an L1 tier; write `{}` to choose how long, or \
+                         `{name} = false` to keep none",
+                        arg.example
+                    );
+                    return Err(syn::Error::new(b.span, msg));
+                }
+                Value::L1(L1Arg::Off)
+            } else {
+                let d = parse_duration(input, name)?;
+                if d.ms == 0 {
+                    let msg = format!("`{name}` of zero keeps nothing: write `{name} = false`");
+                    return Err(syn::Error::new(d.span, msg));
+                }
+                Value::L1(L1Arg::For(d))
             }
         }
         Kind::Bool => Value::Bool(input.parse().map_err(expected("`true` or `false`"))?),

@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use self::builder::CacheBuilder;
 pub use self::call::{Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
 pub use self::env::{ENV_HOOKS, EnvHook};
-pub use self::health::Health;
+pub use self::health::{Health, L1Health};
 pub use self::invalidate::{Invalidation, InvalidationReport};
 pub use self::lock::{LockError, LockGuard};
 pub use self::options::LoadOptions;
@@ -58,6 +58,10 @@ pub struct Cache {
 
 pub(crate) struct Inner {
     pub(crate) store: AnyStore,
+    /// The in-process tier in front of Redis, when configured.
+    pub(crate) l1: Option<crate::l1::L1>,
+    /// How long L1 keeps a copy at most, for functions that do not say.
+    pub(crate) l1_ttl: Duration,
     pub(crate) prefix: String,
     pub(crate) default_ttl: Duration,
     pub(crate) codec: Codec,
@@ -124,6 +128,10 @@ impl Cache {
         }
     }
 
+    pub(crate) fn from_arc(inner: Arc<Inner>) -> Cache {
+        Cache { inner }
+    }
+
     /// The key prefix every key of this cache starts with (empty, or ending in `:`).
     pub fn prefix(&self) -> &str {
         &self.inner.prefix
@@ -158,6 +166,14 @@ impl Cache {
         match &self.inner.store {
             AnyStore::Memory(_) => Ok(()),
             AnyStore::Redis(r) => Ok(r.ping().await?),
+        }
+    }
+
+    /// How long one store command may take.
+    pub(crate) fn command_timeout(&self) -> Duration {
+        match &self.inner.store {
+            AnyStore::Memory(_) => Duration::from_millis(250),
+            AnyStore::Redis(r) => r.command_timeout(),
         }
     }
 
@@ -214,6 +230,12 @@ impl Cache {
             if hit { c.hit(took) } else { c.miss(took) }
         }
         metrics::record(spec, Event::Lookup { hit, took });
+    }
+
+    /// A hit answered by the L1 tier.
+    pub(crate) fn count_l1_hit(&self, spec: Option<&FnSpec>) {
+        self.counters(spec).for_each(Counters::l1_hit);
+        metrics::record(spec, Event::L1Hit);
     }
 
     pub(crate) fn count_stale_hit(&self, spec: Option<&FnSpec>) {

@@ -120,6 +120,11 @@ pub enum StoreError {
     /// this call reads nothing from the store and runs uncached.
     #[error("invalidations from an outage are being applied; running uncached meanwhile")]
     BacklogApplying,
+    /// The L1 backplane did not carry an invalidation to the other processes (the store is
+    /// unreachable, or the cache is being dropped); it is kept and announced again with the
+    /// invalidations queued during an outage.
+    #[error("the L1 backplane did not carry the invalidation to the other processes")]
+    Backplane,
 }
 
 impl StoreError {

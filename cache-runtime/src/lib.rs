@@ -18,6 +18,7 @@ mod error;
 mod flight;
 mod global;
 mod key;
+mod l1;
 #[cfg(feature = "axum")]
 mod layer;
 pub mod metrics;
@@ -42,9 +43,10 @@ pub use crate::global::{global, init_from_env, init_with, install};
 /// `clear_phi` can remove every protected entry and nothing else.
 pub const PHI_NAMESPACE: &str = "phi:";
 
-pub use crate::cache::Health;
 pub use crate::cache::inspect::{KeyInfo, KeyListing, StoreMemory};
+pub use crate::cache::{Health, L1Health};
 pub use crate::key::{KeyPart, KeyWriter, UnhashableValue, escape, write_hash};
+pub use crate::l1::L1_PROPAGATION_BOUND;
 #[cfg(feature = "axum")]
 pub use crate::layer::{ClientIp, Header, KeyExtractor, RateLimitLayer, RateLimitService};
 pub use crate::phi::{
@@ -61,8 +63,8 @@ pub use crate::warm::{
 /// Defaults, for documentation and for building settings relative to them.
 pub mod defaults {
     pub use crate::cache::builder::{
-        DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MEMORY_BYTES,
-        DEFAULT_TOMBSTONE_TTL, DEFAULT_TTL,
+        DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_L1_TTL, DEFAULT_MAX_ENTRY_BYTES,
+        DEFAULT_MEMORY_BYTES, DEFAULT_TOMBSTONE_TTL, DEFAULT_TTL,
     };
 }
 

@@ -9,7 +9,7 @@
 //!
 //! | name | kind | labels | what |
 //! |---|---|---|---|
-//! | `cachette.lookups` | counter | `function`, `result` | lookups by result: `hit` and `miss` partition them; `stale` (the stale part of `hit`), `fail_safe` (expired values served after a failed load) and `error` (store errors) count beside them |
+//! | `cachette.lookups` | counter | `function`, `result`, `level` | lookups by result: `hit` and `miss` partition them; `stale` (the stale part of `hit`), `fail_safe` (expired values served after a failed load) and `error` (store errors) count beside them. `level` is `l1` for hits answered by the in-process L1 copy, `store` for the rest |
 //! | `cachette.lookup.duration` | histogram, s | `function` | store read and decode, over a sample of the lookups (all of a thread's first 64, then one in eight) |
 //! | `cachette.loads` | counter | `function` | runs of the function body |
 //! | `cachette.load.duration` | histogram, s | `function` | how long loads took |
@@ -81,6 +81,7 @@ impl FnMetrics {
 #[derive(Debug)]
 struct Handles {
     hit: Counter,
+    hit_l1: Counter,
     stale: Counter,
     miss: Counter,
     fail_safe: Counter,
@@ -96,14 +97,22 @@ struct Handles {
 impl Handles {
     fn register(function: String) -> Handles {
         describe();
-        let lookups = |result: &'static str| metrics::counter!(names::LOOKUPS, "function" => function.clone(), "result" => result);
+        let lookups = |result: &'static str, level: &'static str| {
+            metrics::counter!(
+                names::LOOKUPS,
+                "function" => function.clone(),
+                "result" => result,
+                "level" => level
+            )
+        };
         let refreshes = |result: &'static str| metrics::counter!(names::REFRESHES, "function" => function.clone(), "result" => result);
         Handles {
-            hit: lookups("hit"),
-            stale: lookups("stale"),
-            miss: lookups("miss"),
-            fail_safe: lookups("fail_safe"),
-            error: lookups("error"),
+            hit: lookups("hit", "store"),
+            hit_l1: lookups("hit", "l1"),
+            stale: lookups("stale", "store"),
+            miss: lookups("miss", "store"),
+            fail_safe: lookups("fail_safe", "store"),
+            error: lookups("error", "store"),
             lookup: metrics::histogram!(names::LOOKUP_DURATION, "function" => function.clone()),
             loads: metrics::counter!(names::LOADS, "function" => function.clone()),
             load: metrics::histogram!(names::LOAD_DURATION, "function" => function.clone()),
@@ -163,6 +172,7 @@ fn handles(spec: Option<&FnSpec>) -> &Handles {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Event {
     Lookup { hit: bool, took: Option<Duration> },
+    L1Hit,
     StaleHit,
     FailSafe,
     Error,
@@ -181,6 +191,7 @@ pub(crate) fn record(spec: Option<&FnSpec>, event: Event) {
                 h.lookup.record(d.as_secs_f64());
             }
         }
+        Event::L1Hit => h.hit_l1.increment(1),
         Event::StaleHit => h.stale.increment(1),
         Event::FailSafe => h.fail_safe.increment(1),
         Event::Error => h.error.increment(1),

@@ -47,6 +47,9 @@ pub struct FnSpec {
     pub early_beta: Option<f64>,
     /// `priority` of this function's background refreshes.
     pub priority: Priority,
+    /// `l1`: how long the L1 tier keeps a copy at most; `None` uses the cache's `l1_ttl`,
+    /// zero (`l1 = false`) keeps none.
+    pub l1: Option<Duration>,
     /// The compliance cap: a TTL from configuration above it is lowered to it.
     pub max_ttl: Option<Duration>,
     /// Whether this is a `#[cache_put]` writer (it shares its template with a reader).
@@ -85,6 +88,7 @@ impl FnSpec {
             jitter: 0,
             early_beta: None,
             priority: Priority::Normal,
+            l1: None,
             max_ttl: None,
             put: false,
             clamp_logged: std::sync::atomic::AtomicBool::new(false),
@@ -94,6 +98,18 @@ impl FnSpec {
             stats: Counters::new(),
             metrics: crate::metrics::FnMetrics::new(),
         }
+    }
+
+    /// `l1 = ".."`: the L1 tier keeps copies at most `ms` milliseconds.
+    pub const fn l1_ms(mut self, ms: u64) -> Self {
+        self.l1 = Some(Duration::from_millis(ms));
+        self
+    }
+
+    /// `l1 = false`: never kept in the L1 tier.
+    pub const fn no_l1(mut self) -> Self {
+        self.l1 = Some(Duration::ZERO);
+        self
     }
 
     /// Marks the template as the generated default.

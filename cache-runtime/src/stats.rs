@@ -52,6 +52,13 @@ impl Counters {
         }
     }
 
+    /// A hit answered by the L1 tier (also counted as a hit).
+    pub(crate) fn l1_hit(&self) {
+        let stripe = self.stripe();
+        stripe.hits.fetch_add(1, Relaxed);
+        stripe.l1_hits.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn miss(&self, lookup: Option<Duration>) {
         self.stripe().misses.fetch_add(1, Relaxed);
         if let Some(d) = lookup {
@@ -92,12 +99,20 @@ impl Counters {
 
     /// A consistent-enough copy of the counters.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let (hits, misses) = self.lookups_by_thread.iter().fold((0, 0), |(h, m), s| {
-            (h + s.hits.load(Relaxed), m + s.misses.load(Relaxed))
-        });
+        let (hits, misses, l1_hits) =
+            self.lookups_by_thread
+                .iter()
+                .fold((0, 0, 0), |(h, m, l), s| {
+                    (
+                        h + s.hits.load(Relaxed),
+                        m + s.misses.load(Relaxed),
+                        l + s.l1_hits.load(Relaxed),
+                    )
+                });
         let lookups = hits + misses;
         StatsSnapshot {
             hits,
+            l1_hits,
             misses,
             errors: self.errors.load(Relaxed),
             loads: self.loads.load(Relaxed),
@@ -131,6 +146,7 @@ const STRIPES: usize = 8;
 struct Stripe {
     hits: AtomicU64,
     misses: AtomicU64,
+    l1_hits: AtomicU64,
 }
 
 impl Stripe {
@@ -138,6 +154,7 @@ impl Stripe {
         Stripe {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            l1_hits: AtomicU64::new(0),
         }
     }
 }
@@ -171,6 +188,8 @@ impl Default for Counters {
 pub struct StatsSnapshot {
     /// Lookups answered from the cache.
     pub hits: u64,
+    /// Hits answered by the L1 tier, without a round trip; part of `hits`.
+    pub l1_hits: u64,
     /// Lookups that found nothing usable (absent, or an entry that failed to decode).
     pub misses: u64,
     /// Store errors (Redis unreachable, timeouts, encode failures).

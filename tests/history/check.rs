@@ -127,8 +127,9 @@ impl Event {
 }
 
 /// Checks `events`; returns the first violation, described with the seed that replays it and
-/// the smallest excerpt of history that shows it.
-pub fn check(events: &[Event], store: &str, seed: u64) -> Result<(), String> {
+/// the smallest excerpt of history that shows it. An invalidation binds its own process from
+/// its end, and the others `bound_ns` later (the L1 propagation bound; 0 without L1).
+pub fn check(events: &[Event], store: &str, seed: u64, bound_ns: u64) -> Result<(), String> {
     let processes = events
         .iter()
         .map(|e| match e {
@@ -153,8 +154,13 @@ pub fn check(events: &[Event], store: &str, seed: u64) -> Result<(), String> {
                 if !everywhere && p != *process as usize {
                     continue;
                 }
+                let from = if p == *process as usize {
+                    *end
+                } else {
+                    end + bound_ns
+                };
                 for (row, version) in rows.iter().zip(versions) {
-                    owed_by_row[p * ROWS as usize + *row as usize].push((*end, *version));
+                    owed_by_row[p * ROWS as usize + *row as usize].push((from, *version));
                 }
             }
         }
@@ -305,7 +311,7 @@ mod tests {
     #[test]
     fn a_read_older_than_a_completed_invalidation_is_caught() {
         let history = [invalidated(100, 200, 2), read(300, 1)];
-        let err = check(&history, "test", 7).unwrap_err();
+        let err = check(&history, "test", 7, 0).unwrap_err();
         assert!(
             err.contains("returned version 1, older than version 2"),
             "{err}"
@@ -316,7 +322,7 @@ mod tests {
     #[test]
     fn a_read_that_overlaps_the_invalidation_may_be_older() {
         let history = [invalidated(100, 200, 2), read(150, 1)];
-        assert_eq!(check(&history, "test", 7), Ok(()));
+        assert_eq!(check(&history, "test", 7, 0), Ok(()));
     }
 
     #[test]
@@ -333,8 +339,26 @@ mod tests {
             }
             inv
         };
-        assert_eq!(check(&[failed(1), read(300, 1)], "test", 7), Ok(()));
-        assert!(check(&[failed(0), read(300, 1)], "test", 7).is_err());
+        assert_eq!(check(&[failed(1), read(300, 1)], "test", 7, 0), Ok(()));
+        assert!(check(&[failed(0), read(300, 1)], "test", 7, 0).is_err());
+    }
+
+    #[test]
+    fn other_processes_are_bound_after_the_propagation_bound() {
+        let other = |start| {
+            let mut r = read(start, 1);
+            if let Event::Read { process, .. } = &mut r {
+                *process = 1;
+            }
+            r
+        };
+        let inv = invalidated(100, 200, 2);
+        assert_eq!(check(&[inv.clone(), other(250)], "test", 7, 100), Ok(()));
+        assert!(check(&[inv.clone(), other(301)], "test", 7, 100).is_err());
+        assert!(
+            check(&[inv, read(250, 1)], "test", 7, 100).is_err(),
+            "its own process at once"
+        );
     }
 
     #[test]
@@ -343,7 +367,7 @@ mod tests {
         if let Event::Read { loaded, .. } = &mut old {
             *loaded = 1_000_000_000;
         }
-        let err = check(&[old], "test", 7).unwrap_err();
+        let err = check(&[old], "test", 7, 0).unwrap_err();
         assert!(err.contains("loaded 1000 ms before"), "{err}");
     }
 }

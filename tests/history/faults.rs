@@ -1,5 +1,6 @@
 //! Faults injected while a history runs: on one server, freezes (SIGSTOP/SIGCONT), crashes
-//! (SIGKILL, then a restart with nothing kept), killed connections and garbage written over
+//! (SIGKILL, then a restart with nothing kept), killed connections (commands and the L1
+//! backplane's subscribers) and garbage written over
 //! entries; on a cluster, manual failovers, short freezes of a node, killed connections and
 //! garbage.
 
@@ -56,11 +57,21 @@ fn some_key(rng: &mut Rng, prefix: &str) -> String {
     format!("{prefix}{}", f.key(rng.below(ROWS)))
 }
 
-fn kill_clients(url: &str) -> redis::RedisResult<i64> {
+/// Kills the clients of `kind`: `normal` (commands; on a cluster, the RESP3 subscribers of
+/// the L1 backplane too) or `pubsub` (the RESP2 subscribers of the backplane on one server).
+fn kill_clients(url: &str, kind: &str) -> redis::RedisResult<i64> {
     let mut admin = redis::Client::open(url)?.get_connection()?;
     redis::cmd("CLIENT")
-        .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"])
+        .arg(&["KILL", "TYPE", kind, "SKIPME", "yes"])
         .query::<i64>(&mut admin)
+}
+
+fn client_kind(rng: &mut Rng) -> &'static str {
+    if rng.below(2) == 0 {
+        "normal"
+    } else {
+        "pubsub"
+    }
 }
 
 /// Until `until`: faults on one server, one every 100 to 400 ms.
@@ -83,8 +94,8 @@ pub async fn on_server(
             }
             3 | 4 => {
                 injected.kills.fetch_add(1, SeqCst);
-                let url = url.clone();
-                let _ = tokio::task::spawn_blocking(move || kill_clients(&url)).await;
+                let (url, kind) = (url.clone(), client_kind(&mut rng));
+                let _ = tokio::task::spawn_blocking(move || kill_clients(&url, kind)).await;
             }
             5 | 6 => {
                 injected.garbage.fetch_add(1, SeqCst);
@@ -148,7 +159,8 @@ pub async fn on_cluster(
             4 | 5 => {
                 injected.kills.fetch_add(1, SeqCst);
                 let url = cluster.nodes()[master[rng.below(shards as u64) as usize]].url();
-                let _ = tokio::task::spawn_blocking(move || kill_clients(&url)).await;
+                let kind = client_kind(&mut rng);
+                let _ = tokio::task::spawn_blocking(move || kill_clients(&url, kind)).await;
             }
             _ => {
                 injected.garbage.fetch_add(1, SeqCst);

@@ -43,6 +43,8 @@ use support::{RedisCluster, RedisServer};
 const READERS: usize = 8;
 const WRITERS: usize = 2;
 const PREFIX: &str = "h:";
+/// The L1 propagation bound of the runs with L1.
+const L1_BOUND: Duration = Duration::from_millis(50);
 /// Names the worker a run starts in a second process, and what it is to do.
 const WORKER_ENV: &str = "CACHETTE_HISTORY_WORKER";
 
@@ -67,6 +69,10 @@ enum Store {
     Memory,
     Server,
     Cluster,
+    /// One server, with an L1 tier in each of three processes.
+    ServerL1,
+    /// A cluster, with an L1 tier in each of three processes.
+    ClusterL1,
 }
 
 impl Store {
@@ -75,6 +81,8 @@ impl Store {
             Store::Memory => "memory",
             Store::Server => "server",
             Store::Cluster => "cluster",
+            Store::ServerL1 => "server-l1",
+            Store::ClusterL1 => "cluster-l1",
         }
     }
 
@@ -82,7 +90,37 @@ impl Store {
         match name {
             "memory" => Store::Memory,
             "server" => Store::Server,
+            "server-l1" => Store::ServerL1,
+            "cluster-l1" => Store::ClusterL1,
             _ => Store::Cluster,
+        }
+    }
+
+    fn l1(self) -> bool {
+        matches!(self, Store::ServerL1 | Store::ClusterL1)
+    }
+
+    fn writer_pause(self) -> u64 {
+        if self.l1() { 6 } else { 1 }
+    }
+
+    /// OS processes sharing the store.
+    fn processes(self) -> u32 {
+        match self {
+            Store::Memory => 1,
+            Store::Server | Store::Cluster => 2,
+            Store::ServerL1 | Store::ClusterL1 => 3,
+        }
+    }
+
+    /// How late another process may see an invalidation: the L1 propagation bound, plus what
+    /// separates the clocks it is kept on (the coarse wall clock, whole milliseconds) from the
+    /// monotonic clock of the events.
+    fn bound_ns(self) -> u64 {
+        if self.l1() {
+            L1_BOUND.as_nanos() as u64 + 20_000_000
+        } else {
+            0
         }
     }
 
@@ -93,10 +131,19 @@ impl Store {
             .command_timeout(Duration::from_millis(50))
             .connection_timeout(Duration::from_millis(50))
             .circuit_breaker(3, Duration::from_millis(100));
+        let builder = if self.l1() {
+            // A bound shorter than the functions' freshness: a copy served past it would be
+            // caught.
+            builder
+                .l1_max_bytes(8 * 1024 * 1024)
+                .l1_propagation_bound(L1_BOUND)
+        } else {
+            builder
+        };
         match self {
             Store::Memory => builder,
-            Store::Server => builder.redis(urls[0].clone()),
-            Store::Cluster => builder.redis_cluster(urls.iter().cloned()),
+            Store::Server | Store::ServerL1 => builder.redis(urls[0].clone()),
+            Store::Cluster | Store::ClusterL1 => builder.redis_cluster(urls.iter().cloned()),
         }
         .build()
         .expect("the history's cache builds")
@@ -175,10 +222,15 @@ async fn reader(run: RunId, process: u32, seen: Arc<Seen>, mut rng: Rng, until: 
     }
 }
 
+/// How much longer writers pause between invalidations: with L1, copies must live long enough
+/// to be served (and caught if served late), which every `rows` tag and `clear` ends.
+static WRITER_PAUSE: AtomicU64 = AtomicU64::new(1);
+
 async fn writer(run: RunId, process: u32, seen: Arc<Seen>, mut rng: Rng, until: Instant) {
     let (cache, db) = (run.cache(), &run.ctx().db);
     while Instant::now() < until {
-        tokio::time::sleep(Duration::from_micros(1000 + rng.below(8000))).await;
+        let scale = WRITER_PAUSE.load(SeqCst);
+        tokio::time::sleep(Duration::from_micros((1000 + rng.below(8000)) * scale)).await;
         let row = rng.below(ROWS);
         let version = db.bump(row).await;
         let how = match rng.below(24) {
@@ -274,10 +326,17 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(store: Store, urls: &[String], db_url: &str, seed: u64, budget: Duration) -> Worker {
+    fn spawn(
+        store: Store,
+        process: u32,
+        urls: &[String],
+        db_url: &str,
+        seed: u64,
+        budget: Duration,
+    ) -> Worker {
         let out = std::env::temp_dir().join(format!("cachette-history-{}", uuid::Uuid::new_v4()));
         let job = format!(
-            "{} {} {db_url} {seed} {} {}",
+            "{} {} {db_url} {seed} {} {} {process}",
             store.name(),
             urls.join(","),
             budget.as_millis(),
@@ -295,7 +354,7 @@ impl Worker {
 
     /// Waits for the worker; returns its events, reads, invalidations, most loads of one key
     /// at once, and the wrong results it saw.
-    fn finish(self) -> (Vec<Event>, u64, u64, u32, Vec<String>) {
+    fn finish(self) -> (Vec<Event>, u64, u64, u32, Vec<String>, u64) {
         let output = self.child.wait_with_output().expect("wait for the worker");
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
         let _ = std::fs::remove_file(&self.out);
@@ -306,24 +365,25 @@ impl Worker {
             String::from_utf8_lossy(&output.stderr)
         );
         let (mut events, mut wrong) = (Vec::new(), Vec::new());
-        let (mut reads, mut invalidations, mut most) = (0, 0, 0);
+        let (mut reads, mut invalidations, mut most, mut l1_hits) = (0, 0, 0, 0);
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("S ") {
                 let n: Vec<u64> = rest.split(' ').filter_map(|n| n.parse().ok()).collect();
-                (reads, invalidations, most) = (n[0], n[1], n[2] as u32);
+                (reads, invalidations, most, l1_hits) = (n[0], n[1], n[2] as u32, n[3]);
             } else if let Some(w) = line.strip_prefix("W ") {
                 wrong.push(w.to_owned());
             } else {
                 events.push(Event::from_line(line).expect("a worker's event line"));
             }
         }
-        (events, reads, invalidations, most, wrong)
+        (events, reads, invalidations, most, wrong, l1_hits)
     }
 }
 
 /// One run: this process (and, on Redis, a worker process) against `store`, with faults.
 async fn history(run: RunId, store: Store) {
     let (seed, budget) = (seed(), budget());
+    WRITER_PAUSE.store(store.writer_pause(), SeqCst);
     let db_server = RedisServer::start();
     let db = Db::connect(&db_server.url()).await;
     db.create().await;
@@ -332,12 +392,12 @@ async fn history(run: RunId, store: Store) {
     // The store's servers, then the budget (a cluster takes seconds to form), then the faults.
     let (urls, server, cluster) = match store {
         Store::Memory => (Vec::new(), None, None),
-        Store::Server => {
+        Store::Server | Store::ServerL1 => {
             let server = Arc::new(Mutex::new(RedisServer::start()));
             let urls = vec![server.lock().unwrap().url()];
             (urls, Some(server), None)
         }
-        Store::Cluster => {
+        Store::Cluster | Store::ClusterL1 => {
             let cluster = Arc::new(RedisCluster::start(3, 1));
             (cluster.urls(), None, Some(cluster))
         }
@@ -360,8 +420,9 @@ async fn history(run: RunId, store: Store) {
         ))),
         _ => None,
     };
-    let worker = (store != Store::Memory)
-        .then(|| Worker::spawn(store, &urls, &db_server.url(), seed, budget));
+    let workers: Vec<Worker> = (1..store.processes())
+        .map(|p| Worker::spawn(store, p, &urls, &db_server.url(), seed, budget))
+        .collect();
     let ctx = run.register(Ctx {
         cache: store.cache(&urls),
         db,
@@ -375,7 +436,8 @@ async fn history(run: RunId, store: Store) {
     let mut reads = seen.reads.load(SeqCst);
     let mut invalidations = seen.invalidations.load(SeqCst);
     let mut most = vec![ctx.db.most_running()];
-    if let Some(worker) = worker {
+    let mut l1_hits = ctx.cache.stats().total.l1_hits;
+    for worker in workers {
         let w = tokio::task::spawn_blocking(move || worker.finish())
             .await
             .expect("the worker's wait");
@@ -383,6 +445,7 @@ async fn history(run: RunId, store: Store) {
         reads += w.1;
         invalidations += w.2;
         most.push(w.3);
+        l1_hits += w.5;
         wrong.extend(w.4);
     }
     let name = store.name();
@@ -391,7 +454,7 @@ async fn history(run: RunId, store: Store) {
         "{name}, seed {seed}: calls returned what their loader could not have: {:?}",
         &wrong[..wrong.len().min(5)]
     );
-    if let Err(violation) = check::check(&events, name, seed) {
+    if let Err(violation) = check::check(&events, name, seed, store.bound_ns()) {
         panic!("{violation}");
     }
     assert!(
@@ -401,8 +464,8 @@ async fn history(run: RunId, store: Store) {
     );
     eprintln!(
         "{name}, seed {seed}, {} process(es): {reads} reads and {invalidations} invalidations \
-         checked, {} faults ({}), at most {most:?} loads of one key at once per process, \
-         0 violations",
+         checked ({l1_hits} of the reads from L1), {} faults ({}), at most {most:?} loads of \
+         one key at once per process, 0 violations",
         most.len(),
         injected.total(),
         injected.summary()
@@ -424,6 +487,16 @@ async fn history_on_a_cluster_with_failovers() {
     history(RunId(2), Store::Cluster).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn history_on_one_server_with_l1_in_three_processes() {
+    history(RunId(4), Store::ServerL1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn history_on_a_cluster_with_l1_in_three_processes() {
+    history(RunId(5), Store::ClusterL1).await;
+}
+
 /// The second process of the runs on Redis: started by them with the job in
 /// `CACHETTE_HISTORY_WORKER`, it runs readers and writers against the same store and
 /// database and writes what it saw to a file.
@@ -438,12 +511,14 @@ async fn history_worker() {
     let seed: u64 = parts[3].parse().expect("seed");
     let budget = Duration::from_millis(parts[4].parse().expect("budget"));
     let out = parts[5];
+    let process: u32 = parts[6].parse().expect("process");
+    WRITER_PAUSE.store(store.writer_pause(), SeqCst);
     let run = RunId(3);
     let ctx = run.register(Ctx {
         cache: store.cache(&urls),
         db,
     });
-    let seen = run_process(run, 1, seed, budget).await;
+    let seen = run_process(run, process, seed, budget).await;
     let mut file = std::io::BufWriter::new(std::fs::File::create(out).expect("the worker's file"));
     for e in seen.events.lock().unwrap().iter() {
         writeln!(file, "{}", e.to_line()).expect("write an event");
@@ -453,10 +528,11 @@ async fn history_worker() {
     }
     writeln!(
         file,
-        "S {} {} {}",
+        "S {} {} {} {}",
         seen.reads.load(SeqCst),
         seen.invalidations.load(SeqCst),
-        ctx.db.most_running()
+        ctx.db.most_running(),
+        ctx.cache.stats().total.l1_hits
     )
     .expect("write the summary");
     file.flush().expect("flush the worker's file");

@@ -202,12 +202,7 @@ pub struct Ctx {
     pub db: Db,
 }
 
-static RUNS: [OnceLock<Arc<Ctx>>; 4] = [
-    OnceLock::new(),
-    OnceLock::new(),
-    OnceLock::new(),
-    OnceLock::new(),
-];
+static RUNS: [OnceLock<Arc<Ctx>>; 6] = [const { OnceLock::new() }; 6];
 
 impl RunId {
     /// Registers `ctx` as run `self`.

@@ -260,6 +260,14 @@ fn spec(
         set(value.is_some(), quote!(#method(#value)));
     }
     set(matches!(args.stale, Some(Stale::Off)), quote!(stale_off()));
+    match args.l1 {
+        Some(crate::attr::L1Arg::For(d)) => {
+            let ms = d.ms;
+            set(true, quote!(l1_ms(#ms)));
+        }
+        Some(crate::attr::L1Arg::Off) => set(true, quote!(no_l1())),
+        None => {}
+    }
     let tags = &args.shared.tags;
     set(!tags.is_empty(), quote!(tags(&[#(#tags),*])));
     let compress = match &args.compress {

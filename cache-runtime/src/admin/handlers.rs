@@ -158,6 +158,7 @@ fn us(d: Duration) -> u64 {
 fn snapshot(s: &StatsSnapshot) -> Value {
     json!({
         "hits": s.hits,
+        "l1_hits": s.l1_hits,
         "misses": s.misses,
         "stale_hits": s.stale_hits,
         "fail_safe_hits": s.fail_safe_hits,
@@ -203,6 +204,11 @@ async fn health_json(cache: &Cache) -> (bool, Value) {
         "recoveries": h.recoveries,
         "rate_limit_policy": format!("{:?}", h.rate_limit_policy),
         "rate_limits_enforced": h.rate_limits_enforced,
+        "l1": h.l1.as_ref().map(|l1| json!({
+            "serving": l1.serving,
+            "copies": l1.copies,
+            "bytes": l1.bytes,
+        })),
     });
     (h.reachable && h.disabled.is_none(), body)
 }

@@ -27,6 +27,8 @@ pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 1024;
 pub const DEFAULT_MAX_ENTRY_BYTES: usize = 1024 * 1024;
 /// The in-process store's byte budget by default.
 pub const DEFAULT_MEMORY_BYTES: u64 = 128 * 1024 * 1024;
+/// How long L1 keeps a copy at most, unless a function says otherwise.
+pub const DEFAULT_L1_TTL: Duration = Duration::from_secs(30);
 /// How long a key's tombstone outlives `invalidate(key)` by default.
 pub const DEFAULT_TOMBSTONE_TTL: Duration = Duration::from_secs(300);
 
@@ -50,6 +52,9 @@ pub struct CacheBuilder {
     redis: RedisStoreConfig,
     memory: Option<MemoryStore>,
     memory_bytes: u64,
+    l1_max_bytes: u64,
+    l1_ttl: Duration,
+    l1_bound: Duration,
     prefix: String,
     default_ttl: Duration,
     codec: Codec,
@@ -71,6 +76,9 @@ impl std::fmt::Debug for CacheBuilder {
             .field("store", &self.store_label())
             .field("redis", &self.redis)
             .field("memory_bytes", &self.memory_bytes)
+            .field("l1_max_bytes", &self.l1_max_bytes)
+            .field("l1_ttl", &self.l1_ttl)
+            .field("l1_bound", &self.l1_bound)
             .field("prefix", &self.prefix)
             .field("default_ttl", &self.default_ttl)
             .field("codec", &self.codec)
@@ -140,6 +148,9 @@ impl CacheBuilder {
             redis: RedisStoreConfig::default(),
             memory: None,
             memory_bytes: DEFAULT_MEMORY_BYTES,
+            l1_max_bytes: 0,
+            l1_ttl: DEFAULT_L1_TTL,
+            l1_bound: crate::l1::L1_PROPAGATION_BOUND,
             prefix: String::new(),
             default_ttl: DEFAULT_TTL,
             codec: Codec::Postcard,
@@ -384,6 +395,48 @@ impl CacheBuilder {
         self
     }
 
+    /// With Redis: keeps copies of fresh entries in this process too (the L1 tier), up to
+    /// `bytes` (`CACHE_L1_MAX_SIZE_MB`); `0` (the default) turns it off. A hit on a copy costs
+    /// no round trip, and for values that can be cloned no decoding either.
+    ///
+    /// Every invalidation and every write, from any process sharing the store, reaches every
+    /// L1 through a pub/sub channel; a process that cannot prove that its channel carries
+    /// everything stops serving copies within [`L1_PROPAGATION_BOUND`](crate::L1_PROPAGATION_BOUND),
+    /// which is the most another process's invalidation can be late here. Invalidations made
+    /// in this process are seen by it at once. With the in-process store there is nothing to
+    /// put in front of it, and this setting is ignored.
+    ///
+    /// ```
+    /// let cache = cache_runtime::Cache::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .l1_max_bytes(64 * 1024 * 1024)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn l1_max_bytes(mut self, bytes: u64) -> Self {
+        self.l1_max_bytes = bytes;
+        self
+    }
+
+    /// How long L1 keeps a copy at most (`CACHE_L1_TTL`, default 30 s), for functions that do
+    /// not say (`l1 = "10s"`); a copy is never kept past its entry's freshness.
+    pub fn l1_ttl(mut self, ttl: Duration) -> Self {
+        self.l1_ttl = ttl;
+        self
+    }
+
+    /// The L1 propagation bound (`CACHE_L1_BOUND`, ms; default
+    /// [`L1_PROPAGATION_BOUND`](crate::L1_PROPAGATION_BOUND), 500 ms): the longest another
+    /// process's invalidation can go unseen by this process's L1, whatever fails. Each process
+    /// publishes a small message five times per bound (each process receives those of every
+    /// other one); a shorter bound costs more of them, and a process that cannot prove its
+    /// channel that often (a slow link, a saturated server) serves from the store instead.
+    pub fn l1_propagation_bound(mut self, bound: Duration) -> Self {
+        self.l1_bound = bound;
+        self
+    }
+
     /// Validates the settings and builds the cache. Does not connect: a Redis store connects on
     /// first use. Reports functions that share a key template (as a warning).
     pub fn build(self) -> Result<Cache, BuildError> {
@@ -403,6 +456,18 @@ impl CacheBuilder {
             return Err(BuildError::InvalidSetting {
                 setting: "command_timeout / connection_timeout",
                 reason: "a timeout of zero would fail every command".into(),
+            });
+        }
+        if self.l1_bound < Duration::from_millis(10) {
+            return Err(BuildError::InvalidSetting {
+                setting: "l1_propagation_bound",
+                reason: "below 10 ms, proving the channel would take most of the bound".into(),
+            });
+        }
+        if self.l1_ttl.is_zero() {
+            return Err(BuildError::InvalidSetting {
+                setting: "l1_ttl",
+                reason: "zero would keep nothing; set l1_max_bytes(0) to turn L1 off".into(),
             });
         }
         self.phi.check()?;
@@ -449,7 +514,20 @@ impl CacheBuilder {
                 .max(Duration::from_secs(1))
         });
         let limits = self.limits;
+        let l1 = match &store {
+            AnyStore::Redis(_) if self.l1_max_bytes > 0 && disabled.is_none() => {
+                let channel = format!("{prefix}__cachette:l1");
+                Some(crate::l1::L1::new(
+                    self.l1_max_bytes,
+                    channel,
+                    self.l1_bound,
+                ))
+            }
+            _ => None,
+        };
         Cache::from_inner(Inner {
+            l1,
+            l1_ttl: self.l1_ttl,
             store,
             prefix,
             default_ttl: self.default_ttl,

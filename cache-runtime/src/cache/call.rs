@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! call (this file)  the orchestration below, and #[cache_put]'s write-through
+//!  ├─ local         the L1 tier: serve a copy kept in this process, keep one
 //!  ├─ load          no value to serve: flight leader or follower, lease, timeout, fail-safe
 //!  ├─ refresh       a value served and refreshed: in the background, or inline
 //!  ├─ write         prepare (jitter, retention, encode, seal) and store if unchanged
@@ -13,6 +14,7 @@
 //!
 //! ```text
 //! fresh in memory? ─ yes ─────────────────────────────────────────► value   (no future)
+//! L1 copy?         ─ yes ─────────────────────────────────────────► value   (no round trip)
 //! lookup ─ Fresh ─────────────────────────────────────────────────► value
 //!        ─ RefreshEarly / Stale ─ refresh (background or inline) ─► value
 //!        ─ Expired (fail-safe) / absent / forced ─ load ─ follower: the leader's result
@@ -21,6 +23,7 @@
 
 mod lease;
 mod load;
+mod local;
 mod lookup;
 mod outcome;
 mod refresh;
@@ -56,6 +59,15 @@ impl Cache {
         if self.inner.disabled || policy.ttl.is_zero() {
             return load().await;
         }
+        // The stamp comes before anything is read: a copy made from this call's reads is
+        // kept only if no invalidation came after it.
+        let call = Call {
+            l1: self.l1_stamp(call),
+            ..call
+        };
+        if let Some(out) = self.l1_serve(call, share) {
+            return out;
+        }
         let mut load = load;
         // A caller goes round when its leader vanished, or loaded from a state of the key
         // older than the one this caller read. Every round waits for a load that ran (or was
@@ -89,8 +101,12 @@ impl Cache {
                 Some(Found {
                     value,
                     age: Age::Fresh,
+                    fresh_until_ms,
                     ..
-                }) => return O::from_cached(value),
+                }) => {
+                    self.l1_keep(call, &read, fresh_until_ms);
+                    return O::from_cached(value);
+                }
                 Some(Found {
                     value,
                     age: Age::RefreshEarly,
@@ -142,6 +158,7 @@ impl Cache {
             tags,
             spec: Some(spec),
             policy: &policy,
+            l1: None,
         };
         self.call::<O, L, M>(call, load, share).await
     }
@@ -160,6 +177,7 @@ impl Cache {
             tags: &options.tags,
             spec: None,
             policy: &policy,
+            l1: None,
         };
         self.call::<O, L, M>(call, load, None).await
     }
@@ -188,6 +206,7 @@ where
         tags,
         spec: Some(spec),
         policy: &policy,
+        l1: None,
     };
     let order = cache.inner.flights.ticket();
     let read = match cache.flush_pending().await {

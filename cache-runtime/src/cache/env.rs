@@ -23,6 +23,9 @@ impl CacheBuilder {
     /// | `CACHE_COMPRESSION_LEVEL` | 0–9 | 6 |
     /// | `CACHE_MAX_ENTRY_BYTES` | bytes | 1048576 |
     /// | `CACHE_MAX_SIZE_MB` | in-process store budget, MiB | 128 |
+    /// | `CACHE_L1_MAX_SIZE_MB` | with Redis: the in-process L1 tier's budget, MiB; `0` turns it off | off |
+    /// | `CACHE_L1_TTL` | with Redis: how long L1 keeps a copy at most (capped by its freshness), seconds | 30 |
+    /// | `CACHE_L1_BOUND` | the L1 propagation bound, ms | 500 |
     /// | `CACHE_COMMAND_TIMEOUT` | Redis command timeout, ms | 250 |
     /// | `CACHE_CONNECTION_TIMEOUT` | Redis connect timeout, ms | 1000 |
     /// | `CACHE_CIRCUIT_BREAKER_THRESHOLD` | consecutive failures that open the breaker | 5 |
@@ -135,6 +138,22 @@ impl CacheBuilder {
         }
         if let Some(mb) = parse::<u64>(&get, "CACHE_MAX_SIZE_MB", "a number of MiB")? {
             b = b.memory_capacity(mb.saturating_mul(1024 * 1024));
+        }
+        if let Some(mb) = parse::<u64>(&get, "CACHE_L1_MAX_SIZE_MB", "a number of MiB")? {
+            b = b.l1_max_bytes(mb.saturating_mul(1024 * 1024));
+        }
+        if let Some(s) = parse::<u64>(&get, "CACHE_L1_TTL", "a number of seconds")? {
+            if s == 0 {
+                return Err(BuildError::InvalidEnv {
+                    name: "CACHE_L1_TTL",
+                    value: "0".into(),
+                    expected: "a number of seconds above 0 (CACHE_L1_MAX_SIZE_MB=0 turns L1 off)",
+                });
+            }
+            b = b.l1_ttl(Duration::from_secs(s));
+        }
+        if let Some(ms) = parse::<u64>(&get, "CACHE_L1_BOUND", "a number of milliseconds")? {
+            b = b.l1_propagation_bound(Duration::from_millis(ms));
         }
         if let Some(ms) = parse::<u64>(&get, "CACHE_COMMAND_TIMEOUT", "a number of milliseconds")? {
             b = b.command_timeout(Duration::from_millis(ms));

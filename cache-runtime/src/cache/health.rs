@@ -52,6 +52,21 @@ pub struct Health {
     /// Whether rate limits are enforced now: the store answered and the cache is not disabled.
     /// When not, every decision follows `rate_limit_policy`.
     pub rate_limits_enforced: bool,
+    /// The L1 tier, when the cache has one.
+    pub l1: Option<L1Health>,
+}
+
+/// The L1 tier's state, in [`Health`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct L1Health {
+    /// Whether copies are served now: the backplane proved, within the propagation bound,
+    /// that it carries every message. When not, every call reads the store.
+    pub serving: bool,
+    /// Copies kept.
+    pub copies: usize,
+    /// Their weight, in bytes.
+    pub bytes: u64,
 }
 
 impl std::fmt::Display for Health {
@@ -93,6 +108,13 @@ impl std::fmt::Display for Health {
         }
         if self.shedding {
             notes.push("slow: shedding background refreshes".to_owned());
+        }
+        if let Some(l1) = &self.l1 {
+            notes.push(if l1.serving {
+                format!("L1 {} copies", l1.copies)
+            } else {
+                "L1 off until its channel is back".to_owned()
+            });
         }
         // Failing open is the default and goes unsaid; failing closed turns an outage into
         // refused requests, which whoever reads this line should know in advance.
@@ -137,6 +159,16 @@ impl Cache {
             recoveries: 0,
             rate_limit_policy: self.rate_limit_policy(),
             rate_limits_enforced: !self.inner.disabled,
+            l1: self.inner.l1.as_ref().map(|l1| {
+                // Asking is a use: the backplane starts if no call has started it yet.
+                l1.backplane.start(std::sync::Arc::downgrade(&self.inner));
+                let (copies, bytes) = l1.size();
+                L1Health {
+                    serving: l1.usable(),
+                    copies,
+                    bytes,
+                }
+            }),
         };
         if let AnyStore::Redis(r) = &self.inner.store {
             let started = Instant::now();

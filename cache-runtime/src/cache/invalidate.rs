@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 use super::Cache;
 use super::pending::Backlog;
 use crate::error::{CacheError, StoreError};
+use crate::l1::Notice;
 use crate::store::Store as _;
 
 /// What to invalidate: keys, tags and glob patterns (all without the cache's prefix).
@@ -164,9 +165,7 @@ impl Cache {
     /// (A load that writes and lets go of its lease before its lease is deleted has its entry
     /// deleted with the keys.)
     async fn invalidate_pattern_now(&self, pattern: &str) -> Result<u64, StoreError> {
-        let mut full = String::with_capacity(self.inner.prefix.len() * 2 + pattern.len());
-        escape_glob_into(&mut full, &self.inner.prefix);
-        full.push_str(pattern);
+        let full = self.full_pattern(pattern);
         let lease_prefix = self.lease_key("");
         let lease_prefix = lease_prefix.trim_end_matches('}');
         let mut leases = String::with_capacity(lease_prefix.len() * 2 + full.len() + 1);
@@ -179,6 +178,14 @@ impl Cache {
         store
             .delete_matching(&full, &[locks, fences, self.rate_limit_prefix()])
             .await
+    }
+
+    /// `pattern` under this cache's prefix (escaped).
+    fn full_pattern(&self, pattern: &str) -> String {
+        let mut full = String::with_capacity(self.inner.prefix.len() * 2 + pattern.len());
+        escape_glob_into(&mut full, &self.inner.prefix);
+        full.push_str(pattern);
+        full
     }
 
     /// Removes every key under this cache's prefix (entries, tag versions, leases), but not the
@@ -223,7 +230,38 @@ impl Cache {
         }
     }
 
+    /// Applies `inv` to the store, then to this process's L1 (at once, whatever the store
+    /// said: copies read before it must go) and, through the backplane, to every other
+    /// process's (waiting until the server took the notice; if it did not, the invalidation
+    /// goes to the backlog with the rest and is announced again).
     async fn apply_now(&self, inv: &Invalidation) -> Result<InvalidationReport, StoreError> {
+        let applied = self.apply_to_store(inv).await;
+        let Some(l1) = &self.inner.l1 else {
+            return applied;
+        };
+        let mut notices = Vec::new();
+        if !inv.keys.is_empty() {
+            notices.push(Notice::Keys(
+                inv.keys.iter().map(|k| self.full_key(k)).collect(),
+            ));
+        }
+        if !inv.tags.is_empty() {
+            notices.push(Notice::Tags(inv.tags.clone()));
+        }
+        if !inv.patterns.is_empty() {
+            notices.push(Notice::Patterns(
+                inv.patterns.iter().map(|p| self.full_pattern(p)).collect(),
+            ));
+        }
+        notices.iter().for_each(|n| l1.forget(n));
+        let report = applied?;
+        l1.backplane.start(Arc::downgrade(&self.inner));
+        let limit = self.command_timeout().saturating_mul(2);
+        l1.backplane.announce(notices, limit).await?;
+        Ok(report)
+    }
+
+    async fn apply_to_store(&self, inv: &Invalidation) -> Result<InvalidationReport, StoreError> {
         let mut report = InvalidationReport::default();
         if !inv.keys.is_empty() {
             report.keys = self.invalidate_keys_now(&inv.keys).await?;
@@ -265,7 +303,10 @@ impl Cache {
             // Clearing everything without a prefix would clear other programs' keys, and
             // dropping the backlog would serve what it invalidated: read nothing instead.
             Backlog::Clear(_) if self.inner.prefix.is_empty() => Err(StoreError::BacklogLost),
-            Backlog::Clear(_) => self.invalidate_pattern_now("*").await.map(|_| ()),
+            Backlog::Clear(_) => self
+                .apply_now(&Invalidation::patterns(["*"]))
+                .await
+                .map(|_| ()),
         };
         match applied {
             Ok(()) => {
@@ -335,6 +376,26 @@ impl Cache {
             key: format!("event {event}"),
             reason: e.to_string(),
         })?;
+        let report = self.apply(&self.rules_of(event, &payload)).await;
+        if let Some(l1) = &self.inner.l1 {
+            // The other processes run their own rules for it.
+            let notice = Notice::Event {
+                name: event.to_owned(),
+                payload: payload.to_string(),
+            };
+            l1.backplane.start(Arc::downgrade(&self.inner));
+            let limit = self.command_timeout().saturating_mul(2);
+            if let Err(e) = l1.backplane.announce(vec![notice], limit).await {
+                tracing::warn!(target: "cachette", event, error = %e, "the event did not reach the other processes");
+                report?;
+                return Err(e.into());
+            }
+        }
+        report
+    }
+
+    /// What this process's rules for `event` invalidate.
+    fn rules_of(&self, event: &str, payload: &serde_json::Value) -> Invalidation {
         let rules: Vec<Rule> = {
             let by_event = self
                 .inner
@@ -346,13 +407,27 @@ impl Cache {
         };
         let mut total = Invalidation::none();
         for rule in rules {
-            let inv = rule(&payload);
+            let inv = rule(payload);
             total = total
                 .and_keys(inv.keys)
                 .and_tags(inv.tags)
                 .and_patterns(inv.patterns);
         }
-        self.apply(&total).await
+        total
+    }
+
+    /// Runs this process's rules for an event another process emitted.
+    pub(crate) async fn run_rules_of(&self, event: &str, payload: &str) {
+        let Ok(payload) = serde_json::from_str::<serde_json::Value>(payload) else {
+            return;
+        };
+        let inv = self.rules_of(event, &payload);
+        if inv.is_empty() {
+            return;
+        }
+        if let Err(e) = self.apply(&inv).await {
+            tracing::warn!(target: "cachette", event, error = %e, "rules of an event from another process failed; kept in the backlog");
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub struct LoadOptions {
     pub early_beta: Option<f64>,
     /// Ignore the cached value: load, store and return a new one.
     pub force_refresh: bool,
+    /// How long the L1 tier keeps a copy at most: `None` the cache's `l1_ttl`, zero never.
+    pub l1: Option<Duration>,
     /// Priority of background refreshes.
     pub priority: Priority,
     /// Protected health information, audited under this name: sealed at rest, audited.
@@ -121,6 +123,14 @@ impl LoadOptions {
         self
     }
 
+    /// How long the L1 tier (when the cache has one) keeps a copy of this value at most;
+    /// `Duration::ZERO` keeps none. A copy never outlives the value's freshness.
+    #[must_use]
+    pub fn l1(mut self, ttl: Duration) -> Self {
+        self.l1 = Some(ttl);
+        self
+    }
+
     /// Bypasses the cached value for this call (NestJS' `forceRefresh`).
     #[must_use]
     pub fn force_refresh(mut self, force: bool) -> Self {
@@ -146,6 +156,8 @@ pub(crate) struct Policy {
     pub force_refresh: bool,
     /// For protected values: the function their audit events name.
     pub audit: Option<Arc<str>>,
+    /// How long L1 keeps a copy at most: `None` the cache's default, zero never.
+    pub l1: Option<Duration>,
 }
 
 impl Policy {
@@ -185,6 +197,7 @@ impl Policy {
             priority: spec.priority,
             force_refresh: false,
             audit: spec.phi.then(|| Arc::from(spec.path())),
+            l1: spec.l1,
         }
     }
 
@@ -203,6 +216,7 @@ impl Policy {
             priority: o.priority,
             force_refresh: o.force_refresh,
             audit: o.protected.clone(),
+            l1: o.l1,
         }
     }
 

@@ -95,7 +95,9 @@ impl Cache {
         };
         let times = EntryTimes::starting(now_ms(), Duration::ZERO, ttl, ttl);
         let bytes = self.encode(&full, value, times, &p)?;
-        Ok(self.inner.store.set(&full, bytes, ttl).await?)
+        let stored = self.inner.store.set(&full, bytes, ttl).await;
+        self.l1_wrote(&[&full]);
+        Ok(stored?)
     }
 
     /// Removes `key`, as [`invalidate`](Self::invalidate) does; returns whether it held a value.
@@ -177,7 +179,10 @@ impl Cache {
             let bytes = self.encode(&full, value, times, &p)?;
             encoded.push((full, bytes, ttl));
         }
-        Ok(self.inner.store.set_many(encoded).await?)
+        let keys: Vec<String> = encoded.iter().map(|(k, ..)| k.clone()).collect();
+        let stored = self.inner.store.set_many(encoded).await;
+        self.l1_wrote(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+        Ok(stored?)
     }
 
     /// Removes `keys` in one round trip, as [`invalidate_many`](Self::invalidate_many) does;

@@ -4,6 +4,7 @@
 mod cluster;
 mod connection;
 mod inspect;
+mod pubsub;
 mod scripts;
 
 use std::sync::{Arc, RwLock};
@@ -167,7 +168,7 @@ impl RedisStore {
 
     /// Whether this store is on a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
-        matches!(self.inner.target, Target::Cluster(_))
+        matches!(self.inner.target, Target::Cluster(..))
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
@@ -234,6 +235,11 @@ impl RedisStore {
                 Err(StoreError::Timeout(limit))
             }
         }
+    }
+
+    /// How long one command may take.
+    pub(crate) fn command_timeout(&self) -> Duration {
+        self.inner.config.response_timeout
     }
 
     /// The breaker's view of the store.

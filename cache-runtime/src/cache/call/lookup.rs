@@ -70,6 +70,8 @@ pub(crate) struct Found<T> {
     pub age: Age,
     /// When it expired or expires (unix ms): a fail-safe grace counts from here.
     pub expires_ms: u64,
+    /// When it stops being fresh (unix ms): an L1 copy is kept no longer.
+    pub fresh_until_ms: u64,
 }
 
 /// What a lookup found, and what the read saw.
@@ -244,6 +246,7 @@ impl Cache {
             value,
             age: age(&times, call.policy.early_beta),
             expires_ms: times.expires_ms,
+            fresh_until_ms: times.fresh_until_ms,
         });
         if record {
             let age = found.as_ref().map(|f| f.age);
@@ -257,7 +260,7 @@ impl Cache {
         Ok(Lookup { found, read })
     }
 
-    fn audit_lookup(&self, call: Call<'_>, hit: bool) {
+    pub(super) fn audit_lookup(&self, call: Call<'_>, hit: bool) {
         if let Some(function) = &call.policy.audit {
             let op = if hit {
                 AuditOperation::Hit

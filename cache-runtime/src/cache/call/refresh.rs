@@ -49,6 +49,8 @@ impl Background {
             tags: &self.tags,
             spec: self.spec,
             policy: &self.policy,
+            // A refresh writes; it keeps nothing in L1 (the next read does).
+            l1: None,
         }
     }
 }

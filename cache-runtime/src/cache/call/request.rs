@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use crate::cache::options::Policy;
+use crate::l1::Stamp;
 use crate::registry::FnSpec;
 
 /// One call's key (prefix included), tags, spec and policy: the input of every step.
@@ -13,6 +14,8 @@ pub(crate) struct Call<'a> {
     /// The `#[cached]` function, for its counters and messages; `None` for the service API.
     pub spec: Option<&'static FnSpec>,
     pub policy: &'a Policy,
+    /// The L1 stamp taken before the call's first read, when the call may use L1.
+    pub l1: Option<Stamp>,
 }
 
 impl Clone for Call<'_> {

@@ -297,6 +297,10 @@ impl Cache {
             }
             stored
         };
+        if !matches!(stored, Ok(false)) {
+            // Written, or perhaps written (a timeout): no copy in any process is current.
+            self.l1_wrote(&[call.key]);
+        }
         let outcome = match stored {
             Ok(true) => "ok",
             Ok(false) => {

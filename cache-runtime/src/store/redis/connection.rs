@@ -19,8 +19,16 @@ use crate::error::BuildError;
 pub(super) enum Target {
     /// One server (`redis://` or `rediss://`).
     Single(redis::Client),
-    /// A Redis Cluster, reached through any of its nodes.
-    Cluster(ClusterClient),
+    /// A Redis Cluster, reached through any of its nodes; the nodes and settings are kept to
+    /// build the subscriber's client (RESP3, with a push channel) from the same ones.
+    Cluster(ClusterClient, ClusterSeed),
+}
+
+/// What a cluster client is built from.
+#[derive(Clone)]
+pub(super) struct ClusterSeed {
+    nodes: Vec<String>,
+    config: RedisStoreConfig,
 }
 
 /// A live connection; cheap to clone (both kinds multiplex one socket per node).
@@ -73,22 +81,12 @@ impl Target {
             tls::check(node, config).map_err(invalid)?;
         }
         tls::install_provider();
-        #[allow(unused_mut)]
-        let mut builder = ClusterClient::builder(nodes.iter().map(String::as_str))
-            .connection_timeout(config.connection_timeout)
-            // MOVED/ASK redirections and refused connections are retried inside the client;
-            // the store bounds the whole command by the same timeout, so a retry happens only
-            // after a fast error.
-            .response_timeout(config.response_timeout)
-            .retries(3)
-            .min_retry_wait(10)
-            .max_retry_wait(100);
-        #[cfg(feature = "tls")]
-        if let Some(certs) = tls::certificates(config, nodes.iter().all(|n| is_tls(n))) {
-            builder = builder.certs(certs);
-        }
-        let client = builder.build().map_err(|e| invalid(e.to_string()))?;
-        Ok(Target::Cluster(client))
+        let seed = ClusterSeed {
+            nodes: nodes.to_vec(),
+            config: config.clone(),
+        };
+        let client = seed.builder().build().map_err(|e| invalid(e.to_string()))?;
+        Ok(Target::Cluster(client, seed))
     }
 
     /// A connection that connects on first use (inside the caller's runtime) and reconnects by
@@ -111,7 +109,7 @@ impl Target {
                     cfg,
                 )?))
             }
-            Target::Cluster(client) => {
+            Target::Cluster(client, _) => {
                 let cfg = ClusterConfig::new()
                     .set_connection_timeout(config.connection_timeout)
                     .set_response_timeout(config.response_timeout);
@@ -120,6 +118,28 @@ impl Target {
                 ))
             }
         }
+    }
+}
+
+impl ClusterSeed {
+    /// A client builder with the store's settings.
+    pub(super) fn builder(&self) -> redis::cluster::ClusterClientBuilder {
+        let (nodes, config) = (&self.nodes, &self.config);
+        #[allow(unused_mut)]
+        let mut builder = ClusterClient::builder(nodes.iter().map(String::as_str))
+            .connection_timeout(config.connection_timeout)
+            // MOVED/ASK redirections and refused connections are retried inside the client;
+            // the store bounds the whole command by the same timeout, so a retry happens only
+            // after a fast error.
+            .response_timeout(config.response_timeout)
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(100);
+        #[cfg(feature = "tls")]
+        if let Some(certs) = tls::certificates(config, nodes.iter().all(|n| is_tls(n))) {
+            builder = builder.certs(certs);
+        }
+        builder
     }
 }
 

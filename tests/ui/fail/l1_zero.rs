@@ -1,0 +1,8 @@
+use cachette::cached;
+
+#[cached(key = "user:{id}", l1 = "0s")]
+async fn get_user(id: u64) -> u64 {
+    id
+}
+
+fn main() {}
