@@ -45,8 +45,8 @@ pub use cache_runtime::{
     KeyListing, KeyWriter, L1_PROPAGATION_BOUND, L1Health, LoadOptions, LockError, LockGuard,
     MemoryStore, RateLimit, RateLimitError, RateLimitPolicy, RedisStore, RedisStoreConfig, Stats,
     StatsSnapshot, StoreError, StoreMemory, UnhashableValue, WarmProgress, WarmReport, Warmer,
-    WarmerReport, Warmers, defaults, duplicate_templates, escape, global, init_from_env,
-    init_with, install, registry, write_hash,
+    WarmerReport, Warmers, defaults, duplicate_templates, escape, global, init_from_env, init_with,
+    install, registry, write_hash,
 };
 
 #[doc(inline)]

@@ -77,7 +77,10 @@ async fn names_kinds_units_and_labels() {
         .unwrap();
     let started = std::time::Instant::now();
     while !with_l1.health().await.l1.is_some_and(|l| l.serving) {
-        assert!(started.elapsed() < Duration::from_secs(10), "L1 never served");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "L1 never served"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     while with_l1.stats().total.l1_hits == 0 {
@@ -156,7 +159,13 @@ async fn names_kinds_units_and_labels() {
     assert!(l1_hits >= 1);
     assert_eq!(l1_hits, s1.l1_hits);
     assert_eq!(l1_hits + lookups(l1, "hit"), s1.hits, "hits = l1 + store");
-    assert_eq!(counter(names::LOOKUPS, &[("function", f), ("result", "hit"), ("level", "l1")]), 0);
+    assert_eq!(
+        counter(
+            names::LOOKUPS,
+            &[("function", f), ("result", "hit"), ("level", "l1")]
+        ),
+        0
+    );
     assert_eq!(lookups(f, "miss"), s.misses);
     assert_eq!(lookups(f, "stale"), s.stale_hits);
     assert_eq!(lookups(f, "fail_safe"), s.fail_safe_hits);
