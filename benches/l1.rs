@@ -43,6 +43,7 @@ const WORKER_ENV: &str = "CACHETTE_L1_BENCH_WORKER";
 const PROPAGATIONS: usize = 300;
 const ZIPF_KEYS: u64 = 10_000;
 const ZIPF_RUN: Duration = Duration::from_secs(3);
+const ZIPF_WARMUP: Duration = Duration::from_secs(3);
 
 fn order() -> Order {
     make_order(256)
@@ -92,55 +93,53 @@ async fn serving(cache: &Cache) {
     }
 }
 
-/// ns per call of the operation `make` builds, on each of `threads` tasks at once (the
-/// runtime has two workers), averaged over the tasks.
-fn ns_per_call<F, Fut>(rt: &tokio::runtime::Runtime, threads: usize, make: impl Fn() -> F) -> f64
+/// ns per call of the operation `make` builds, on each of `threads` OS threads at once (each
+/// with a current-thread runtime of its own), averaged over the threads.
+fn ns_per_call<F, Fut>(threads: usize, make: &(impl Fn() -> F + Sync)) -> f64
 where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
 {
-    let tasks: Vec<_> = (0..threads)
-        .map(|_| {
-            let mut f = make();
-            rt.spawn(async move {
-                let start = Instant::now();
-                let mut calls = 0u64;
-                loop {
-                    for _ in 0..BATCH {
-                        f().await;
-                    }
-                    calls += BATCH;
-                    let elapsed = start.elapsed();
-                    if elapsed >= HIT_RUN {
-                        return elapsed.as_nanos() as f64 / calls as f64;
-                    }
+    let measure = || {
+        let mut f = make();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let start = Instant::now();
+            let mut calls = 0u64;
+            loop {
+                for _ in 0..BATCH {
+                    f().await;
                 }
-            })
+                calls += BATCH;
+                let elapsed = start.elapsed();
+                if elapsed >= HIT_RUN {
+                    return elapsed.as_nanos() as f64 / calls as f64;
+                }
+            }
         })
-        .collect();
-    rt.block_on(async {
-        let mut sum = 0.0;
-        for t in tasks {
-            sum += t.await.expect("a measuring task");
-        }
-        sum / threads as f64
+    };
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..threads).map(|_| s.spawn(measure)).collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a measuring thread"))
+            .sum::<f64>()
+            / threads as f64
     })
 }
 
 /// One row: ns per call on one task, on each of two at once, and their ratio.
-fn hit_row<F, Fut>(
-    table: &mut Table,
-    rt: &tokio::runtime::Runtime,
-    name: &str,
-    make: impl Fn() -> F,
-) where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+fn hit_row<F, Fut>(table: &mut Table, name: &str, make: impl Fn() -> F + Sync)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
 {
     let (mut one, mut two) = (Vec::new(), Vec::new());
     for _ in 0..REPS {
-        one.push(ns_per_call(rt, 1, &make));
-        two.push(ns_per_call(rt, 2, &make));
+        one.push(ns_per_call(1, &make));
+        two.push(ns_per_call(2, &make));
     }
     let ratio: Vec<f64> = one.iter().zip(&two).map(|(a, b)| b / a).collect();
     table.row(vec![
@@ -173,11 +172,15 @@ fn hits(runtime: &tokio::runtime::Runtime, server: &RedisServer) -> Table {
 
     let mut table = Table::new(
         "L1 hit, 256 B `Order`, ns per call",
-        &["what", "1 task", "2 tasks (each)", "2 tasks / 1 task"],
+        &[
+            "what",
+            "1 thread",
+            "2 threads (each)",
+            "2 threads / 1 thread",
+        ],
     );
     hit_row(
         &mut table,
-        runtime,
         "`#[cached]` L1 hit, `Order` (a clone returned)",
         || {
             || async {
@@ -185,46 +188,36 @@ fn hits(runtime: &tokio::runtime::Runtime, server: &RedisServer) -> Table {
             }
         },
     );
-    hit_row(
-        &mut table,
-        runtime,
-        "`#[cached]` L1 hit, `Order`, 2 tags",
-        || {
-            || async {
-                black_box(get_tagged_order(cache, black_box(1)).await.ok());
-            }
-        },
-    );
-    hit_row(
-        &mut table,
-        runtime,
-        "`#[cached]` L1 hit, `Arc<Order>`",
-        || {
-            || async {
-                black_box(get_shared_order(cache, black_box(1)).await.ok());
-            }
-        },
-    );
-    hit_row(&mut table, runtime, "moka `get` (`Arc<Order>`)", || {
+    hit_row(&mut table, "`#[cached]` L1 hit, `Order`, 2 tags", || {
+        || async {
+            black_box(get_tagged_order(cache, black_box(1)).await.ok());
+        }
+    });
+    hit_row(&mut table, "`#[cached]` L1 hit, `Arc<Order>`", || {
+        || async {
+            black_box(get_shared_order(cache, black_box(1)).await.ok());
+        }
+    });
+    hit_row(&mut table, "moka `get` (`Arc<Order>`)", || {
         || {
             black_box(moka.get(&black_box(1)));
             std::future::ready(())
         }
     });
-    hit_row(
-        &mut table,
-        runtime,
-        "moka `get` + clone of the `Order`",
+    hit_row(&mut table, "quick_cache `get` (`Arc<Order>`)", || {
         || {
-            || {
-                black_box(moka.get(&black_box(1)).map(|o| (*o).clone()));
-                std::future::ready(())
-            }
-        },
-    );
+            black_box(quick.get(&black_box(1)));
+            std::future::ready(())
+        }
+    });
+    hit_row(&mut table, "moka `get` + clone of the `Order`", || {
+        || {
+            black_box(moka.get(&black_box(1)).map(|o| (*o).clone()));
+            std::future::ready(())
+        }
+    });
     hit_row(
         &mut table,
-        runtime,
         "quick_cache `get` + clone of the `Order`",
         || {
             || {
@@ -233,7 +226,7 @@ fn hits(runtime: &tokio::runtime::Runtime, server: &RedisServer) -> Table {
             }
         },
     );
-    hit_row(&mut table, runtime, "clone of the `Order` alone", || {
+    hit_row(&mut table, "clone of the `Order` alone", || {
         let o = order();
         move || {
             black_box(black_box(&o).clone());
@@ -243,8 +236,9 @@ fn hits(runtime: &tokio::runtime::Runtime, server: &RedisServer) -> Table {
     let s = cache.stats().total;
     assert_eq!(s.misses, 3, "every measured call was an L1 hit");
     table.note(format!(
-        "{} L1 hits while measuring, 0 misses. Each row runs on Tokio tasks on a runtime with \
-         two workers; \"2 tasks\" runs two at once.",
+        "{} L1 hits while measuring, 0 misses. Each row loops on OS threads, each with a \
+         current-thread Tokio runtime of its own; \"2 threads\" runs two at once (the machine \
+         has two cores).",
         s.l1_hits - hits_before
     ));
     table
@@ -331,8 +325,8 @@ fn propagation(runtime: &tokio::runtime::Runtime, server: &RedisServer) -> Table
     ]);
     table.note(
         "From the start of `invalidate` in the first process to the moment a worker process \
-         finds its copy gone; the workers read their copy every 20 µs (a sleep), which adds up \
-         to about 80 µs to each sample."
+         finds its copy gone; the workers read their copy every 200 µs (a sleep), which adds up \
+         to about 260 µs to each sample."
             .to_owned(),
     );
     table
@@ -467,6 +461,10 @@ fn zipf(server: &RedisServer) -> Table {
                 .collect();
             for w in &mut workers {
                 assert_eq!(w.recv(), "ready");
+                w.send("warm");
+            }
+            for w in &mut workers {
+                assert_eq!(w.recv(), "warmed");
             }
             let before = commands(server);
             for w in &mut workers {
@@ -508,12 +506,57 @@ fn zipf(server: &RedisServer) -> Table {
         ]);
     }
     table.note(format!(
-        "Each process: 16 tasks calling a `#[cached]` function with two tags for {} s; \
-         p99 is the largest of the three processes' p99s. Commands include the backplane's \
+        "Each process: 16 tasks, each calling a `#[cached]` function with two tags (or, one \
+         time in 100, invalidating a key) once a millisecond (16 000 operations/s per process, \
+         the same with L1 off and on), for {} s after an unmeasured {} s; p99 of the reads, \
+         the largest of the three processes' p99s. Commands include the backplane's \
          PUBLISHes (five per propagation bound per process, and one per invalidation or write).",
-        ZIPF_RUN.as_secs()
+        ZIPF_RUN.as_secs(),
+        ZIPF_WARMUP.as_secs()
     ));
     table
+}
+
+/// The Zipf workload of one process for `run`: 16 tasks, one operation a millisecond each
+/// (the same offered load with L1 off and on), one in 100 an invalidation; returns the
+/// operations, the latencies of the reads, and the seconds it took.
+async fn zipf_calls(
+    cache: &Cache,
+    cdf: &Arc<Vec<f64>>,
+    seed: u64,
+    run: Duration,
+) -> (usize, Vec<u64>, f64) {
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..16u64 {
+        let (cache, cdf) = (cache.clone(), cdf.clone());
+        tasks.spawn(async move {
+            let mut rng = Rng::new(seed * 100 + t + 1);
+            let (mut ops, mut lat) = (0usize, Vec::with_capacity(8_000));
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            while start.elapsed() < run {
+                tick.tick().await;
+                let u = rng.unit();
+                let id = cdf.partition_point(|&c| c < u) as u64;
+                ops += 1;
+                if rng.next() % 100 == 0 {
+                    let _ = cache.invalidate(&format!("torder:{id}")).await;
+                } else {
+                    let t0 = Instant::now();
+                    black_box(get_tagged_order(&cache, id).await.ok());
+                    lat.push(t0.elapsed().as_nanos() as u64);
+                }
+            }
+            (ops, lat)
+        });
+    }
+    let (mut ops, mut all) = (0, Vec::new());
+    while let Some(done) = tasks.join_next().await {
+        let (n, lat) = done.expect("a task");
+        ops += n;
+        all.extend(lat);
+    }
+    (ops, all, start.elapsed().as_secs_f64())
 }
 
 /// A worker process: `watch <url>` holds keys in L1 and reports when their copies are gone;
@@ -521,7 +564,7 @@ fn zipf(server: &RedisServer) -> Table {
 fn worker(job: &str) {
     let parts: Vec<&str> = job.split(' ').collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(if parts[0] == "watch" { 1 } else { 2 })
         .enable_all()
         .build()
         .expect("a runtime");
@@ -557,7 +600,7 @@ fn worker(job: &str) {
                 writeln!(stdout, "held").expect("stdout");
                 stdout.flush().expect("flush");
                 loop {
-                    std::thread::sleep(Duration::from_micros(20));
+                    std::thread::sleep(Duration::from_micros(200));
                     if !l1_hit(&cache) {
                         break;
                     }
@@ -575,36 +618,15 @@ fn worker(job: &str) {
             }
             writeln!(stdout, "ready").expect("stdout");
             stdout.flush().expect("flush");
-            let _ = stdin.next();
             let cdf = Arc::new(zipf_cdf(ZIPF_KEYS));
-            let (calls, mut lat, secs) = runtime.block_on(async {
-                let start = Instant::now();
-                let mut tasks = tokio::task::JoinSet::new();
-                for t in 0..16u64 {
-                    let (cache, cdf) = (cache.clone(), cdf.clone());
-                    tasks.spawn(async move {
-                        let mut rng = Rng::new(seed * 100 + t + 1);
-                        let mut lat = Vec::with_capacity(200_000);
-                        while start.elapsed() < ZIPF_RUN {
-                            let u = rng.unit();
-                            let id = cdf.partition_point(|&c| c < u) as u64;
-                            let t0 = Instant::now();
-                            if rng.next() % 100 == 0 {
-                                let _ = cache.invalidate(&format!("torder:{id}")).await;
-                            } else {
-                                black_box(get_tagged_order(&cache, id).await.ok());
-                            }
-                            lat.push(t0.elapsed().as_nanos() as u64);
-                        }
-                        lat
-                    });
-                }
-                let mut all = Vec::new();
-                while let Some(lat) = tasks.join_next().await {
-                    all.extend(lat.expect("a task"));
-                }
-                (all.len(), all, start.elapsed().as_secs_f64())
-            });
+            // Unmeasured: every process's L1 (and Redis) reaches its steady state first.
+            let _ = stdin.next();
+            runtime.block_on(zipf_calls(&cache, &cdf, seed, ZIPF_WARMUP));
+            writeln!(stdout, "warmed").expect("stdout");
+            stdout.flush().expect("flush");
+            let _ = stdin.next();
+            let (calls, mut lat, secs) =
+                runtime.block_on(zipf_calls(&cache, &cdf, seed + 1, ZIPF_RUN));
             lat.sort_unstable();
             writeln!(stdout, "{calls} {} {secs}", percentile(&lat, 0.99) / 1e3).expect("stdout");
             stdout.flush().expect("flush");

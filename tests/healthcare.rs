@@ -419,3 +419,243 @@ async fn the_audit_sink_gets_one_event_per_operation() {
     }
     assert_eq!(events[3].count, Some(1));
 }
+
+/// With L1, protected values are served from sealed copies, each hit audited like a store
+/// hit; `clear_phi` and `invalidate_patient` in one process reach the copies of another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_copies_in_l1_are_audited_and_erased_across_processes() {
+    let server = RedisServer::start();
+    let sink = Arc::new(Collect::default());
+    let with_l1 = |sink: Option<Arc<Collect>>| {
+        let b = builder(&server, keyring(&[("k1", 1)])).l1_max_bytes(1 << 20);
+        match sink {
+            Some(s) => b.audit_sink(s),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    };
+    let (a, b) = (
+        Healthcare::new(with_l1(None)),
+        Healthcare::new(with_l1(Some(sink.clone()))),
+    );
+    let b_cache = b.cache().clone();
+    let runs = Arc::new(Mutex::new(0));
+    // Until B serves the record from L1.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = b_cache.stats().total.l1_hits;
+        b.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap();
+        if b_cache.stats().total.l1_hits > before {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never served from L1");
+    }
+    let hits_before = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == AuditOperation::Hit)
+        .count();
+    for _ in 0..10 {
+        b.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap();
+    }
+    let hits_after = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == AuditOperation::Hit)
+        .count();
+    assert_eq!(hits_after - hits_before, 10, "every L1 hit is audited");
+
+    for erase in ["clear_phi", "invalidate_patient"] {
+        let loads = *runs.lock().unwrap();
+        match erase {
+            "clear_phi" => drop(a.clear_phi().await.unwrap()),
+            _ => drop(a.invalidate_patient(MRN, None).await.unwrap()),
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while *runs.lock().unwrap() == loads {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{erase} in A never reached B's L1"
+            );
+            b.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+                .await
+                .unwrap();
+        }
+        // B holds a copy again before the next erasure.
+        loop {
+            let before = b_cache.stats().total.l1_hits;
+            b.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+                .await
+                .unwrap();
+            if b_cache.stats().total.l1_hits > before {
+                break;
+            }
+        }
+    }
+}
+
+/// Reading protected data through the service API (`get`, `get_many`) is audited too.
+#[tokio::test]
+async fn reads_of_protected_entries_through_the_service_api_are_audited() {
+    let server = RedisServer::start();
+    let sink = Arc::new(Collect::default());
+    let cache = builder(&server, keyring(&[("k1", 1)]))
+        .audit_sink(sink.clone())
+        .build()
+        .unwrap();
+    let phi = Healthcare::new(cache.clone());
+    let runs = Arc::new(Mutex::new(0));
+    phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+        .await
+        .unwrap();
+    let key = all_keys(&server)
+        .into_iter()
+        .find(|k| k.starts_with("hc:phi:") && !k.contains("__cachette"))
+        .expect("the protected entry");
+    let key = key.strip_prefix("hc:").unwrap();
+    sink.0.lock().unwrap().clear();
+    let got: Option<Record> = with_actor("auditor", cache.get(key)).await.unwrap();
+    assert_eq!(got, Some(record(MRN)));
+    let many: Vec<Option<Record>> = cache.get_many(&[key, "absent"]).await.unwrap();
+    assert_eq!(many[0], Some(record(MRN)));
+    let events = sink.0.lock().unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    for e in events.iter() {
+        assert_eq!(e.operation, AuditOperation::Hit);
+        assert_eq!(e.function, "cachette::Cache::get");
+        assert!(!e.key.contains(MRN));
+    }
+    assert_eq!(events[0].actor.as_deref(), Some("auditor"));
+}
+
+/// The audit file from the environment is chained: the verifier passes it whole, and names
+/// the first line of an edited or shortened copy; a restarted process continues the chain.
+#[tokio::test]
+async fn the_audit_file_is_chained_and_tampering_is_named() {
+    use base64::Engine as _;
+    use cachette::healthcare::{AuditKey, verify_audit_chain};
+
+    let server = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("cachette-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("audit.jsonl");
+    let _ = std::fs::remove_file(&path);
+    let b64 = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+    let vars: std::collections::HashMap<&str, String> = [
+        ("REDIS_URL", server.url()),
+        ("CACHE_PREFIX", "hc".into()),
+        ("CACHE_ENCRYPTION_KEYS", format!("k1:{}", b64(1))),
+        ("CACHE_HASH_KEY", b64(3)),
+        ("CACHE_AUDIT_TRACING", "false".into()),
+        ("CACHE_AUDIT_FILE", path.display().to_string()),
+    ]
+    .into_iter()
+    .collect();
+    // Two processes' lifetimes, one after the other, appending to one file.
+    for _ in 0..2 {
+        let cache = CacheBuilder::from_env_with(|n| vars.get(n).cloned())
+            .unwrap()
+            .build()
+            .unwrap();
+        let phi = Healthcare::new(cache);
+        let runs = Arc::new(Mutex::new(0));
+        with_actor("dr.grey", async {
+            for _ in 0..2 {
+                phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+                    .await
+                    .unwrap();
+            }
+            phi.invalidate_patient(MRN, None).await.unwrap();
+        })
+        .await;
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "{text}");
+    assert!(!text.contains(MRN) && !text.contains(NAME));
+    let key = AuditKey::derived_from(&[3; 32]).unwrap();
+    let verify = |lines: &[&str]| verify_audit_chain(lines.join("\n").as_bytes(), &key);
+    let report = verify(&lines).unwrap();
+    assert_eq!((report.lines, report.last_seq), (8, 8));
+
+    let edited_line = lines[5].replace("dr.grey", "dr.hous");
+    let mut edited = lines.clone();
+    edited[5] = &edited_line;
+    let err = verify(&edited).unwrap_err();
+    assert_eq!(err.line, 6, "{err}");
+    assert!(err.to_string().contains("edited"), "{err}");
+
+    let mut deleted = lines.clone();
+    deleted.remove(3);
+    let err = verify(&deleted).unwrap_err();
+    assert_eq!(err.line, 4, "{err}");
+    assert!(err.to_string().contains("removed"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Hits and misses by area, as the original's `HealthcareCacheMetrics`; the appointment and
+/// doctor helpers are invalidated by their helpers.
+#[tokio::test]
+async fn helpers_count_hits_by_area() {
+    let server = RedisServer::start();
+    let phi = Healthcare::new(builder(&server, keyring(&[("k1", 1)])).build().unwrap());
+    let runs = Arc::new(Mutex::new(0));
+    for _ in 0..3 {
+        phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        phi.cache_emergency_data(MRN, loader(MRN, &runs))
+            .await
+            .unwrap();
+        phi.cache_appointment("apt-9", loader(MRN, &runs))
+            .await
+            .unwrap();
+        phi.cache_doctor_profile("dr-5", loader(MRN, &runs))
+            .await
+            .unwrap();
+    }
+    let m = phi.metrics();
+    assert_eq!(
+        (
+            m.patient_cache_hits,
+            m.emergency_cache_hits,
+            m.appointment_cache_hits,
+            m.doctor_cache_hits
+        ),
+        (2, 1, 1, 1)
+    );
+    assert_eq!((m.total_hits, m.total_misses), (5, 4));
+    assert!((m.hit_rate - 5.0 / 9.0).abs() < 1e-9);
+    assert_eq!(*runs.lock().unwrap(), 4);
+    // No identifier in any key name.
+    for key in all_keys(&server) {
+        assert!(
+            !key.contains("apt-9") && !key.contains("dr-5") && !key.contains(MRN),
+            "{key}"
+        );
+    }
+    // Their invalidation helpers reach them.
+    phi.invalidate_appointment("apt-9", None, None, None)
+        .await
+        .unwrap();
+    phi.invalidate_doctor("dr-5", None).await.unwrap();
+    phi.cache_appointment("apt-9", loader(MRN, &runs))
+        .await
+        .unwrap();
+    phi.cache_doctor_profile("dr-5", loader(MRN, &runs))
+        .await
+        .unwrap();
+    assert_eq!(*runs.lock().unwrap(), 6);
+    assert_eq!(phi.metrics().total_misses, 6);
+}

@@ -296,3 +296,76 @@ fn the_backplane_starts_again_in_a_later_runtime() {
         });
     }
 }
+
+/// Counts how often a value is decoded.
+static DECODED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A value that counts its decodings; `Clone` when `C` is.
+#[derive(Debug, PartialEq, serde::Serialize)]
+struct Counted<C>(u64, C);
+
+impl<'de, C: serde::Deserialize<'de>> serde::Deserialize<'de> for Counted<C> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        DECODED.fetch_add(1, SeqCst);
+        let (n, c) = <(u64, C)>::deserialize(d)?;
+        Ok(Counted(n, c))
+    }
+}
+
+impl<C: Clone> Clone for Counted<C> {
+    fn clone(&self) -> Self {
+        Counted(self.0, self.1.clone())
+    }
+}
+
+/// Not `Clone`.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Opaque;
+
+#[cachette::cached(key = "cloneable:{id}", ttl = "10m", cache = cache, skip = [cache])]
+async fn cloneable(cache: &Cache, id: u64) -> Result<Counted<()>, std::io::Error> {
+    Ok(Counted(id, ()))
+}
+
+#[cachette::cached(key = "opaque:{id}", ttl = "10m", cache = cache, skip = [cache])]
+async fn opaque(cache: &Cache, id: u64) -> Result<Counted<Opaque>, std::io::Error> {
+    Ok(Counted(id, Opaque))
+}
+
+/// An L1 hit of a value that can be cloned clones the value kept decoded on the first hit,
+/// even when the function's error type cannot be cloned; one that cannot be cloned is
+/// decoded from the kept bytes on every hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloneable_values_are_decoded_once() {
+    let server = RedisServer::start();
+    let cache = on(&server);
+    Reader::new(cache.clone()).serving().await;
+    let l1_hits = || cache.stats().total.l1_hits;
+    for (name, id) in [("cloneable", 1u64), ("opaque", 2)] {
+        // Until the value is a copy in L1.
+        let start = Instant::now();
+        loop {
+            let before = l1_hits();
+            match name {
+                "cloneable" => assert_eq!(cloneable(&cache, id).await.unwrap().0, id),
+                _ => assert_eq!(opaque(&cache, id).await.unwrap().0, id),
+            }
+            if l1_hits() > before {
+                break;
+            }
+            assert!(start.elapsed() < DEADLINE, "never in L1");
+        }
+        let decoded = DECODED.load(SeqCst);
+        for _ in 0..100 {
+            match name {
+                "cloneable" => assert_eq!(cloneable(&cache, id).await.unwrap().0, id),
+                _ => assert_eq!(opaque(&cache, id).await.unwrap().0, id),
+            }
+        }
+        let decodings = DECODED.load(SeqCst) - decoded;
+        match name {
+            "cloneable" => assert_eq!(decodings, 0, "a cloneable value was decoded on L1 hits"),
+            _ => assert_eq!(decodings, 100, "each hit decodes the kept bytes"),
+        }
+    }
+}

@@ -76,3 +76,65 @@ fn the_environment_configures_the_keys() {
         .unwrap_err();
     assert!(err.to_string().contains("CACHE_ENCRYPTION_KEYS"));
 }
+
+fn keyed() -> CacheBuilder {
+    Cache::builder()
+        .sealer(Arc::new(
+            Keyring::new([("k1".to_string(), [1; 32])]).unwrap(),
+        ))
+        .id_hasher(Arc::new(HmacIdHasher::new(&[3; 32]).unwrap()))
+}
+
+/// Health data never crosses the network in plaintext unless the program says so.
+#[test]
+fn a_plaintext_redis_on_another_machine_is_refused_unless_allowed() {
+    for url in [
+        "redis://10.1.2.3:6379",
+        "redis://:secret@cache.internal:6379/2",
+    ] {
+        let err = keyed().redis(url).build().unwrap_err();
+        assert!(matches!(err, BuildError::PhiOverPlaintext { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("clinic::records::patient_records"), "{msg}");
+        assert!(msg.contains("CACHE_ALLOW_PLAINTEXT_PHI=true"), "{msg}");
+        assert!(msg.contains("rediss://"), "{msg}");
+        assert!(!msg.contains("secret"), "{msg}");
+        keyed()
+            .redis(url)
+            .allow_plaintext_phi(true)
+            .build()
+            .unwrap();
+    }
+    let err = keyed()
+        .redis_cluster(["redis://127.0.0.1:7000", "redis://10.0.0.9:7000"])
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("10.0.0.9"), "{err}");
+    // This machine, a Unix socket, and TLS are fine.
+    for url in [
+        "redis://127.0.0.1:6379",
+        "redis://localhost:6379",
+        "redis://[::1]:6379",
+        "redis+unix:///run/redis.sock",
+        "rediss://cache.internal:6380",
+    ] {
+        keyed()
+            .redis(url)
+            .build()
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    // From the environment.
+    let vars: HashMap<&str, String> = [
+        ("REDIS_URL", "redis://10.1.2.3:6379".to_string()),
+        ("CACHE_ALLOW_PLAINTEXT_PHI", "true".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let b = CacheBuilder::from_env_with(|n| vars.get(n).cloned()).unwrap();
+    b.sealer(Arc::new(
+        Keyring::new([("k1".to_string(), [1; 32])]).unwrap(),
+    ))
+    .id_hasher(Arc::new(HmacIdHasher::new(&[3; 32]).unwrap()))
+    .build()
+    .unwrap();
+}

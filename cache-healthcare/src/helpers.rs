@@ -7,7 +7,8 @@
 //! `clinic:{clinic}`, and the kind (`patient_records`, …) plus `phi_data`.
 
 use std::future::Future;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use cache_runtime::{AuditOperation, Cache, CacheError, Invalidation, LoadOptions, PHI_NAMESPACE};
@@ -117,6 +118,45 @@ const PRESCRIPTIONS: ClinicScoped = ClinicScoped {
     key: |p, c| format!("{PHI_NAMESPACE}prescriptions:{p}:clinic:{c}"),
 };
 
+/// The areas the helpers' hits are counted by, as the NestJS original reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// Patient records, medical history, prescriptions.
+    Patient,
+    /// Appointments.
+    Appointment,
+    /// Doctor profiles.
+    Doctor,
+    /// Emergency data.
+    Emergency,
+}
+
+/// Hits and misses of the helpers, by area (`HealthcareCacheMetrics` of the original).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct HealthcareMetrics {
+    /// Hits on patient records, medical history and prescriptions.
+    pub patient_cache_hits: u64,
+    /// Hits on appointments.
+    pub appointment_cache_hits: u64,
+    /// Hits on doctor profiles.
+    pub doctor_cache_hits: u64,
+    /// Hits on emergency data.
+    pub emergency_cache_hits: u64,
+    /// Hits in every area.
+    pub total_hits: u64,
+    /// Calls that ran their loader, in every area.
+    pub total_misses: u64,
+    /// `total_hits / (total_hits + total_misses)`, 0 before the first call.
+    pub hit_rate: f64,
+}
+
+#[derive(Debug, Default)]
+struct AreaCounters {
+    hits: [AtomicU64; 4],
+    misses: [AtomicU64; 4],
+}
+
 /// The healthcare helpers over one cache.
 ///
 /// ```no_run
@@ -134,17 +174,44 @@ const PRESCRIPTIONS: ClinicScoped = ClinicScoped {
 pub struct Healthcare {
     cache: Cache,
     ttls: HelperTtls,
+    counters: Arc<AreaCounters>,
 }
 
 impl Healthcare {
     /// The helpers over `cache`, with TTLs from the environment.
     pub fn new(cache: Cache) -> Self {
-        Healthcare { cache, ttls: *TTLS }
+        Self::with_ttls(cache, *TTLS)
     }
 
     /// The helpers with these TTLs.
     pub fn with_ttls(cache: Cache, ttls: HelperTtls) -> Self {
-        Healthcare { cache, ttls }
+        Healthcare {
+            cache,
+            ttls,
+            counters: Arc::default(),
+        }
+    }
+
+    /// Hits and misses of these helpers (and their clones), by area.
+    pub fn metrics(&self) -> HealthcareMetrics {
+        let c = &self.counters;
+        let hits: Vec<u64> = c.hits.iter().map(|h| h.load(Relaxed)).collect();
+        let total_hits: u64 = hits.iter().sum();
+        let total_misses: u64 = c.misses.iter().map(|m| m.load(Relaxed)).sum();
+        let calls = total_hits + total_misses;
+        HealthcareMetrics {
+            patient_cache_hits: hits[Area::Patient as usize],
+            appointment_cache_hits: hits[Area::Appointment as usize],
+            doctor_cache_hits: hits[Area::Doctor as usize],
+            emergency_cache_hits: hits[Area::Emergency as usize],
+            total_hits,
+            total_misses,
+            hit_rate: if calls == 0 {
+                0.0
+            } else {
+                total_hits as f64 / calls as f64
+            },
+        }
     }
 
     /// The cache underneath.
@@ -156,16 +223,33 @@ impl Healthcare {
         self.cache.hash_id(id)
     }
 
-    /// Caches one protected value under `key` (already hashed), audited as `helper`.
+    /// Caches one protected value under `key` (already hashed), audited as `helper`, counted
+    /// in `area`: a call whose loader ran is a miss, any other a hit.
     async fn protected<T: Value, E: Send + 'static>(
         &self,
         helper: &'static str,
+        area: Area,
         key: String,
         options: LoadOptions,
         fetch: impl Fetch<T, E>,
     ) -> Result<T, E> {
         let options = options.protected(helper);
-        self.cache.get_or_load_owned(&key, &options, fetch).await
+        let loaded = Arc::new(AtomicBool::new(false));
+        let flag = loaded.clone();
+        let out = self
+            .cache
+            .get_or_load_owned(&key, &options, move || {
+                flag.store(true, Relaxed);
+                fetch()
+            })
+            .await;
+        let counters = if loaded.load(Relaxed) {
+            &self.counters.misses
+        } else {
+            &self.counters.hits
+        };
+        counters[area as usize].fetch_add(1, Relaxed);
+        out
     }
 
     /// The helpers for data of one patient at one clinic: the kind's key from the hashed
@@ -184,8 +268,14 @@ impl Healthcare {
             .tag(format!("clinic:{c}"))
             .tag(kind.tag)
             .tag("phi_data");
-        self.protected(kind.helper, (kind.key)(&p, &c), options, fetch)
-            .await
+        self.protected(
+            kind.helper,
+            Area::Patient,
+            (kind.key)(&p, &c),
+            options,
+            fetch,
+        )
+        .await
     }
 
     /// Patient records of one clinic (`CACHE_PATIENT_RECORDS_TTL`); key
@@ -243,7 +333,54 @@ impl Healthcare {
             .tag("emergency_data")
             .tag("phi_data");
         let key = format!("{PHI_NAMESPACE}patient:{p}:emergency");
-        self.protected("healthcare::cache_emergency_data", key, options, fetch)
+        self.protected(
+            "healthcare::cache_emergency_data",
+            Area::Emergency,
+            key,
+            options,
+            fetch,
+        )
+        .await
+    }
+
+    /// One appointment's details (`CACHE_APPOINTMENTS_TTL`); key
+    /// `phi:appointment:{appointment}:details`, tags `appointment:{appointment}` (what
+    /// [`invalidate_appointment`](Self::invalidate_appointment) invalidates), `appointments`
+    /// and `phi_data`.
+    pub async fn cache_appointment<T: Value, E: Send + 'static>(
+        &self,
+        appointment: &str,
+        fetch: impl Fetch<T, E>,
+    ) -> Result<T, E> {
+        let a = self.h(appointment);
+        let helper = "healthcare::cache_appointment";
+        let ttl = capped(helper, self.ttls.appointments, Compliance::Sensitive);
+        let options = LoadOptions::ttl(ttl)
+            .tag(format!("appointment:{a}"))
+            .tag("appointments")
+            .tag("phi_data");
+        let key = format!("{PHI_NAMESPACE}appointment:{a}:details");
+        self.protected(helper, Area::Appointment, key, options, fetch)
+            .await
+    }
+
+    /// A doctor's profile (`CACHE_DOCTOR_PROFILES_TTL`); key `phi:doctor:{doctor}:profile`,
+    /// tags `doctor:{doctor}` (what [`invalidate_doctor`](Self::invalidate_doctor)
+    /// invalidates), `doctor_profiles` and `phi_data`.
+    pub async fn cache_doctor_profile<T: Value, E: Send + 'static>(
+        &self,
+        doctor: &str,
+        fetch: impl Fetch<T, E>,
+    ) -> Result<T, E> {
+        let d = self.h(doctor);
+        let helper = "healthcare::cache_doctor_profile";
+        let ttl = capped(helper, self.ttls.doctor_profiles, Compliance::Sensitive);
+        let options = LoadOptions::ttl(ttl)
+            .tag(format!("doctor:{d}"))
+            .tag("doctor_profiles")
+            .tag("phi_data");
+        let key = format!("{PHI_NAMESPACE}doctor:{d}:profile");
+        self.protected(helper, Area::Doctor, key, options, fetch)
             .await
     }
 

@@ -16,9 +16,10 @@ mod helpers;
 mod id_hash;
 mod keyring;
 
+pub use crate::audit::chain::{AuditKey, ChainBreak, ChainReport, verify_audit_chain};
 pub use crate::audit::{AUDIT_TARGET, JsonLinesAudit, TracingAudit, to_json};
 pub use crate::compliance::{Compliance, EMERGENCY_MAX_TTL};
-pub use crate::helpers::{Fetch, Healthcare, HelperTtls, Value};
+pub use crate::helpers::{Area, Fetch, Healthcare, HealthcareMetrics, HelperTtls, Value};
 pub use crate::id_hash::HmacIdHasher;
 pub use crate::keyring::{Keyring, KeyringError};
 pub use cache_runtime::{

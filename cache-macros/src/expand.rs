@@ -170,6 +170,8 @@ pub(crate) struct Shape {
     /// Where the type of the cached value is written (`T` in `Result<T, E>`, `Json<T>`), so
     /// that a missing `Serialize` is reported there.
     pub value_span: Span,
+    /// The type of what is stored (`T` of `Result<T, E>`, `Option<T>`, `T`; inside `Json`).
+    pub value: TokenStream,
 }
 
 pub(crate) fn shape(output: &ReturnType) -> Shape {
@@ -179,6 +181,7 @@ pub(crate) fn shape(output: &ReturnType) -> Shape {
                 mode: Mode::Plain,
                 json: None,
                 value_span: Span::call_site(),
+                value: quote!(()),
             };
         }
         ReturnType::Type(_, ty) => &**ty,
@@ -198,10 +201,15 @@ pub(crate) fn shape(output: &ReturnType) -> Shape {
         }
         _ => (None, value),
     };
+    let stored = match mode {
+        Mode::Option => quote!(::core::option::Option<#value>),
+        Mode::Result | Mode::Plain => quote!(#value),
+    };
     Shape {
         mode,
         json,
         value_span: syn::spanned::Spanned::span(value),
+        value: stored,
     }
 }
 

@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub use self::builder::CacheBuilder;
-pub use self::call::{Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
+pub use self::call::{
+    Keep, KeepNone, KeepViaClone, Keeper, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer,
+};
 pub use self::env::{ENV_HOOKS, EnvHook};
 pub use self::health::{Health, L1Health};
 pub use self::invalidate::{Invalidation, InvalidationReport};

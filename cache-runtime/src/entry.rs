@@ -306,6 +306,11 @@ impl RawEntry<'_> {
         })
     }
 
+    /// Whether the payload is sealed (protected).
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.flags & FLAG_SEALED != 0
+    }
+
     #[cfg(test)]
     pub(crate) fn is_compressed(&self) -> bool {
         self.flags & FLAG_DEFLATE != 0

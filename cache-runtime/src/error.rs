@@ -78,6 +78,23 @@ pub enum BuildError {
         /// The protected functions.
         functions: Vec<String>,
     },
+    /// Protected functions are linked in and the store is reached in plaintext on another
+    /// machine: health data would cross the network unencrypted (HIPAA §164.312(e)). Use
+    /// `rediss://` (feature `tls`), or, where the network is protected otherwise (a VPN, an
+    /// encrypted overlay), set `CACHE_ALLOW_PLAINTEXT_PHI=true`
+    /// (`CacheBuilder::allow_plaintext_phi`), which is logged as a warning at every start.
+    #[error(
+        "protected functions ({}) would send health data in plaintext to {host}, which is not \
+         this machine: use rediss:// (feature `tls`), or set CACHE_ALLOW_PLAINTEXT_PHI=true \
+         where the network is protected otherwise",
+        functions.join(", ")
+    )]
+    PhiOverPlaintext {
+        /// The protected functions.
+        functions: Vec<String>,
+        /// The store's host that is reached in plaintext.
+        host: String,
+    },
     /// A builder setting is out of range. The message names the setting and its limits.
     #[error("invalid setting `{setting}`: {reason}")]
     InvalidSetting {

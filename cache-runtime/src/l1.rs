@@ -109,12 +109,14 @@ impl L1 {
 
     /// The copy of `key`, if it may be served now.
     pub fn get(&self, key: &str) -> Option<Arc<Copy>> {
-        if !self.usable() {
+        let usable_until = self.usable_until_ms.load(Ordering::Acquire);
+        if usable_until == 0 {
             return None;
         }
         let copy = self.copies.get(key)?;
-        let now = crate::clock::now_ms_for(copy.until_ms);
-        if now >= copy.until_ms {
+        // One clock reading for both deadlines.
+        let until = usable_until.min(copy.until_ms);
+        if crate::clock::now_ms_for(until) >= until {
             return None;
         }
         self.stamps

@@ -11,9 +11,12 @@ use std::future::Future;
 
 use serde::Serialize;
 
+use crate::cache::call::Sharing;
 pub use crate::cache::call::put;
 use crate::cache::call::{InBackground, Inline};
-pub use crate::cache::{Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
+pub use crate::cache::{
+    Keep, KeepNone, KeepViaClone, Keeper, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer,
+};
 use crate::key::{KeyPart, KeyWriter, write_hash};
 pub use crate::registry::REGISTRY;
 pub use crate::{Cache, Compress, FnSpec, Invalidation, Priority, global};
@@ -42,14 +45,19 @@ pub async fn cached_in_background<O, F, Fut>(
     tags: &[String],
     load: F,
     share: Option<&Share<O>>,
+    keep: Option<&Keep<O::Value>>,
 ) -> O
 where
     O: Outcome + Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = O> + Send + 'static,
 {
+    let sharing = Sharing {
+        outcome: share,
+        value: keep,
+    };
     cache
-        .call_spec::<O, F, InBackground>(spec, &key, tags, load, share)
+        .call_spec::<O, F, InBackground>(spec, &key, tags, load, sharing)
         .await
 }
 
@@ -63,14 +71,19 @@ pub async fn cached_inline<O, F, Fut>(
     tags: &[String],
     load: F,
     share: Option<&Share<O>>,
+    keep: Option<&Keep<O::Value>>,
 ) -> O
 where
     O: Outcome,
     F: FnOnce() -> Fut,
     Fut: Future<Output = O>,
 {
+    let sharing = Sharing {
+        outcome: share,
+        value: keep,
+    };
     cache
-        .call_spec::<O, F, Inline>(spec, &key, tags, load, share)
+        .call_spec::<O, F, Inline>(spec, &key, tags, load, sharing)
         .await
 }
 

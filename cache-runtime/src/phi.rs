@@ -131,14 +131,37 @@ impl std::fmt::Debug for PhiHooks {
     }
 }
 
+/// The protected functions linked into this program.
+pub(crate) fn protected_functions() -> Vec<String> {
+    crate::registry::registry()
+        .iter()
+        .filter(|s| s.phi)
+        .map(|s| s.path())
+        .collect()
+}
+
+/// The first of `urls` that reaches another machine without TLS, by its host.
+pub(crate) fn plaintext_remote<'a>(urls: impl IntoIterator<Item = &'a String>) -> Option<String> {
+    urls.into_iter().find_map(|url| {
+        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).ok()?;
+        match info.addr() {
+            redis::ConnectionAddr::Tcp(host, _) => {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let local = host.eq_ignore_ascii_case("localhost")
+                    || host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                (!local).then(|| host.to_owned())
+            }
+            _ => None,
+        }
+    })
+}
+
 impl PhiHooks {
     /// Fails closed: protected functions are linked in and nothing would seal their values.
     pub(crate) fn check(&self) -> Result<(), BuildError> {
-        let protected: Vec<String> = crate::registry::registry()
-            .iter()
-            .filter(|s| s.phi)
-            .map(|s| s.path())
-            .collect();
+        let protected = protected_functions();
         if protected.is_empty() {
             return Ok(());
         }

@@ -52,11 +52,9 @@ impl Counters {
         }
     }
 
-    /// A hit answered by the L1 tier (also counted as a hit).
+    /// A hit answered by the L1 tier (a hit too: snapshots add them to `hits`).
     pub(crate) fn l1_hit(&self) {
-        let stripe = self.stripe();
-        stripe.hits.fetch_add(1, Relaxed);
-        stripe.l1_hits.fetch_add(1, Relaxed);
+        self.stripe().l1_hits.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn miss(&self, lookup: Option<Duration>) {
@@ -103,10 +101,11 @@ impl Counters {
             self.lookups_by_thread
                 .iter()
                 .fold((0, 0, 0), |(h, m, l), s| {
+                    let l1 = s.l1_hits.load(Relaxed);
                     (
-                        h + s.hits.load(Relaxed),
+                        h + s.hits.load(Relaxed) + l1,
                         m + s.misses.load(Relaxed),
-                        l + s.l1_hits.load(Relaxed),
+                        l + l1,
                     )
                 });
         let lookups = hits + misses;

@@ -168,6 +168,13 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
         }},
         _ => quote!(#support::None),
     };
+    // Values that can be cloned are kept decoded by the L1 tier: a hit clones, never decodes.
+    let value_ty = &shape.value;
+    let keep = quote! {{
+        #[allow(unused_imports)]
+        use #support::{KeepNone as _, KeepViaClone as _};
+        (&&#support::Keeper::<#value_ty>::new()).keep()
+    }};
     let ret_span = match &func.sig.output {
         ReturnType::Type(..) => shape.value_span,
         ReturnType::Default => func.sig.ident.span(),
@@ -188,7 +195,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
             quote_spanned!(ret_span=> cached_inline)
         };
         let call = quote_spanned! {ret_span=>
-            #support_at::#entry(__cachette_cache, #spec_ref, __cachette_load, __cachette_share.as_ref()).await
+            #support_at::#entry(__cachette_cache, #spec_ref, __cachette_load, __cachette_share.as_ref(), __cachette_keep.as_ref()).await
         };
         (call, background.then(|| check_send(attr, func)))
     };
@@ -224,6 +231,8 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
             };
             #[allow(unused_variables)]
             let __cachette_share = #share;
+            #[allow(unused_variables)]
+            let __cachette_keep = #keep;
             let __cachette_load = move || #into_outcome;
             #check_send
             let __cachette_out = match __cachette_prepared {

@@ -55,6 +55,7 @@ pub struct CacheBuilder {
     l1_max_bytes: u64,
     l1_ttl: Duration,
     l1_bound: Duration,
+    allow_plaintext_phi: bool,
     prefix: String,
     default_ttl: Duration,
     codec: Codec,
@@ -79,6 +80,7 @@ impl std::fmt::Debug for CacheBuilder {
             .field("l1_max_bytes", &self.l1_max_bytes)
             .field("l1_ttl", &self.l1_ttl)
             .field("l1_bound", &self.l1_bound)
+            .field("allow_plaintext_phi", &self.allow_plaintext_phi)
             .field("prefix", &self.prefix)
             .field("default_ttl", &self.default_ttl)
             .field("codec", &self.codec)
@@ -151,6 +153,7 @@ impl CacheBuilder {
             l1_max_bytes: 0,
             l1_ttl: DEFAULT_L1_TTL,
             l1_bound: crate::l1::L1_PROPAGATION_BOUND,
+            allow_plaintext_phi: false,
             prefix: String::new(),
             default_ttl: DEFAULT_TTL,
             codec: Codec::Postcard,
@@ -437,6 +440,15 @@ impl CacheBuilder {
         self
     }
 
+    /// Lets a program with protected functions reach a Redis on another machine without TLS
+    /// (`CACHE_ALLOW_PLAINTEXT_PHI`), for networks protected otherwise (a VPN, an encrypted
+    /// overlay). Without it such a cache refuses to build
+    /// ([`BuildError::PhiOverPlaintext`]); with it, every build logs a warning.
+    pub fn allow_plaintext_phi(mut self, allow: bool) -> Self {
+        self.allow_plaintext_phi = allow;
+        self
+    }
+
     /// Validates the settings and builds the cache. Does not connect: a Redis store connects on
     /// first use. Reports functions that share a key template (as a warning).
     pub fn build(self) -> Result<Cache, BuildError> {
@@ -471,6 +483,7 @@ impl CacheBuilder {
             });
         }
         self.phi.check()?;
+        self.check_transport()?;
         let store = match (&self.redis_url, &self.redis_cluster, &self.memory) {
             (Some(url), _, _) => AnyStore::Redis(RedisStore::open(url, self.redis.clone())?),
             (None, Some(nodes), _) => {
@@ -485,6 +498,31 @@ impl CacheBuilder {
             .disabled
             .then(|| "CACHE_DISABLED is set, or CacheBuilder::disabled(true)".to_owned());
         Ok(self.finish(store, label, disabled))
+    }
+
+    /// Protected functions and a plaintext connection to another machine: refused, unless
+    /// allowed (then said at every start).
+    fn check_transport(&self) -> Result<(), BuildError> {
+        let urls = self
+            .redis_url
+            .iter()
+            .chain(self.redis_cluster.iter().flatten());
+        let Some(host) = crate::phi::plaintext_remote(urls) else {
+            return Ok(());
+        };
+        let functions = crate::phi::protected_functions();
+        if functions.is_empty() {
+            return Ok(());
+        }
+        if !self.allow_plaintext_phi {
+            return Err(BuildError::PhiOverPlaintext { functions, host });
+        }
+        tracing::warn!(
+            target: "cachette",
+            host = %host,
+            "CACHE_ALLOW_PLAINTEXT_PHI is set: health data goes to the store unencrypted on the network"
+        );
+        Ok(())
     }
 
     /// A cache with no store that caches nothing, for `reason` (which its

@@ -34,7 +34,10 @@ use std::future::Future;
 
 pub(crate) use self::lookup::Read;
 use self::lookup::{Age, Found, Lookup};
-pub use self::outcome::{Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer};
+pub(crate) use self::outcome::Sharing;
+pub use self::outcome::{
+    Keep, KeepNone, KeepViaClone, Keeper, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer,
+};
 pub(crate) use self::refresh::{InBackground, Inline, RefreshMode};
 pub(crate) use self::request::{Call, Load};
 pub(crate) use self::write::{Condition, LoadTimes, WriteParams};
@@ -46,7 +49,7 @@ impl Cache {
     /// Runs one cached call. `load` runs at most once, in this task or (in the background
     /// mode) in a background task; errors of the loader are returned untouched (or, with
     /// fail-safe, replaced by the expired value); store failures only cost the caching.
-    pub(crate) async fn call<O, L, M>(&self, call: Call<'_>, load: L, share: Option<&Share<O>>) -> O
+    pub(crate) async fn call<O, L, M>(&self, call: Call<'_>, load: L, sharing: Sharing<'_, O>) -> O
     where
         O: Outcome,
         L: Load<O>,
@@ -59,15 +62,16 @@ impl Cache {
         if self.inner.disabled || policy.ttl.is_zero() {
             return load().await;
         }
-        // The stamp comes before anything is read: a copy made from this call's reads is
-        // kept only if no invalidation came after it.
+        let share = sharing.outcome;
+        if let Some(out) = self.l1_serve(call, sharing.value) {
+            return out;
+        }
+        // The stamp comes before anything is read from the store: a copy made from this
+        // call's reads is kept only if no invalidation came after it.
         let call = Call {
             l1: self.l1_stamp(call),
             ..call
         };
-        if let Some(out) = self.l1_serve(call, share) {
-            return out;
-        }
         let mut load = load;
         // A caller goes round when its leader vanished, or loaded from a state of the key
         // older than the one this caller read. Every round waits for a load that ran (or was
@@ -145,7 +149,7 @@ impl Cache {
         key: &str,
         tags: &[String],
         load: L,
-        share: Option<&Share<O>>,
+        sharing: Sharing<'_, O>,
     ) -> O
     where
         O: Outcome,
@@ -160,7 +164,7 @@ impl Cache {
             policy: &policy,
             l1: None,
         };
-        self.call::<O, L, M>(call, load, share).await
+        self.call::<O, L, M>(call, load, sharing).await
     }
 
     /// Runs one call of the service API (`get_or_load`), under `options`.
@@ -179,7 +183,7 @@ impl Cache {
             policy: &policy,
             l1: None,
         };
-        self.call::<O, L, M>(call, load, None).await
+        self.call::<O, L, M>(call, load, Sharing::none()).await
     }
 }
 

@@ -31,6 +31,7 @@ impl CacheBuilder {
     /// | `CACHE_CIRCUIT_BREAKER_THRESHOLD` | consecutive failures that open the breaker | 5 |
     /// | `CACHE_CIRCUIT_BREAKER_TIMEOUT` | ms the breaker stays open before a probe | 2000 |
     /// | `CACHE_DISABLED` | `true`/`1` caches nothing | `false` |
+    /// | `CACHE_ALLOW_PLAINTEXT_PHI` | `true`: protected functions may reach a Redis on another machine without TLS (logged as a warning) | `false` |
     ///
     /// A variable with a value of the wrong form is an error naming it; nothing is guessed.
     /// `REDIS_TOKEN` without an `https://` `REDIS_URL`, or the reverse, is an error too. The
@@ -179,6 +180,9 @@ impl CacheBuilder {
                 threshold.unwrap_or(d.breaker_threshold),
                 cool_down.map_or(d.breaker_cool_down, Duration::from_millis),
             );
+        }
+        if let Some(allow) = parse_bool(&get, "CACHE_ALLOW_PLAINTEXT_PHI")? {
+            b = b.allow_plaintext_phi(allow);
         }
         if let Some(off) = parse_bool(&get, "CACHE_DISABLED")? {
             b = b.disabled(off);

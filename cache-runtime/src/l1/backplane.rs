@@ -13,7 +13,8 @@
 //!   it serves again once a new subscription carried this process's own message.
 
 use std::collections::HashMap;
-use std::sync::{RwLock, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +45,18 @@ pub(crate) struct Handle {
     heartbeat: Duration,
     /// The publisher's queue; closed when its task ended with its runtime.
     tx: RwLock<Option<mpsc::Sender<Outgoing>>>,
+    /// Whether the publisher runs: checked on every use, so a flag rather than the queue.
+    running: Arc<AtomicBool>,
+}
+
+/// Held by the publisher task: its end (the runtime shut down, or the cache dropped) lowers
+/// the flag, and the next use starts the tasks again.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Handle {
@@ -52,6 +65,7 @@ impl Handle {
             channel,
             heartbeat,
             tx: RwLock::new(None),
+            running: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -66,7 +80,7 @@ impl Handle {
     /// Starts the publisher and the subscriber of `inner`'s cache inside the current runtime,
     /// unless they run already (no runtime: the next use tries again).
     pub fn start(&self, inner: Weak<Inner>) {
-        if self.sender().is_some() {
+        if self.running.load(Ordering::Acquire) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -78,6 +92,8 @@ impl Handle {
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         *slot = Some(tx);
+        self.running.store(true, Ordering::Release);
+        let running = Running(self.running.clone());
         drop(slot);
         // Copies proven by the tasks that ended are unknown from here on.
         with_l1(&inner, L1::suspend);
@@ -86,6 +102,7 @@ impl Handle {
             self.channel.clone(),
             self.heartbeat,
             rx,
+            running,
         ));
         runtime.spawn(subscribe(inner, self.channel.clone()));
     }
@@ -127,6 +144,7 @@ async fn publish(
     channel: String,
     heartbeat: Duration,
     mut rx: mpsc::Receiver<Outgoing>,
+    _running: Running,
 ) {
     let mut seq = 0u64;
     let mut tick = tokio::time::interval(heartbeat);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::lookup::Read;
-use super::outcome::{Outcome, Share};
+use super::outcome::{Keep, Outcome};
 use super::request::Call;
 use crate::cache::{Cache, now_ms};
 use crate::clock::millis;
@@ -21,44 +21,48 @@ impl Cache {
     /// The stamp of a call that may use L1, taken before it reads anything; `None` when it
     /// may not (no L1, `l1 = false`, a forced refresh).
     pub(crate) fn l1_stamp(&self, call: Call<'_>) -> Option<Stamp> {
-        let l1 = self.inner.l1.as_ref()?;
-        if call.policy.force_refresh || call.policy.l1.is_some_and(|t| t.is_zero()) {
-            return None;
-        }
+        let l1 = self.l1_for(call)?;
         l1.backplane.start(Arc::downgrade(&self.inner));
         Some(l1.stamp(call.key, call.tags))
     }
 
+    /// The L1 tier, if `call` may use it (not `l1 = false`, not a forced refresh).
+    fn l1_for(&self, call: Call<'_>) -> Option<&crate::l1::L1> {
+        let l1 = self.inner.l1.as_ref()?;
+        let off = call.policy.force_refresh || call.policy.l1.is_some_and(|t| t.is_zero());
+        (!off).then_some(l1)
+    }
+
     /// The call's value from an L1 copy, if one may be served: no invalidation since it was
     /// read, fresh, the channel proven, and no invalidation of this process waiting for the
-    /// store.
+    /// store. A hit needs no stamp of its own (the copy carries the one it was kept with).
     pub(crate) fn l1_serve<O: Outcome>(
         &self,
         call: Call<'_>,
-        share: Option<&Share<O>>,
+        keep: Option<&Keep<O::Value>>,
     ) -> Option<O> {
-        call.l1?;
-        let l1 = self.inner.l1.as_ref()?;
+        let l1 = self.l1_for(call)?;
         if !self.inner.pending.is_empty() {
             return None;
         }
         let copy = l1.get(call.key)?;
-        let share = share.filter(|_| !call.policy.phi);
-        let cached = share.and_then(|s| copy.decoded.get().and_then(|any| (s.from_any)(&**any)));
-        let out = match cached {
-            Some(out) => out,
+        // Protected values are opened on every hit, never kept decoded.
+        let keep = keep.filter(|_| !call.policy.phi);
+        let kept = keep.and_then(|k| copy.decoded.get().and_then(|any| (k.from_any)(&**any)));
+        let value = match kept {
+            Some(value) => value,
             None => {
                 let raw = entry::parse(&copy.bytes).ok()?;
                 let value = self
                     .open_payload::<O::Value>(call.key, &raw, call.policy.phi)
                     .ok()?;
-                let out = O::from_cached(value);
-                if let Some(s) = share {
-                    let _ = copy.decoded.set((s.to_any)(&out));
+                if let Some(k) = keep {
+                    let _ = copy.decoded.set((k.to_any)(&value));
                 }
-                out
+                value
             }
         };
+        let out = O::from_cached(value);
         self.count_l1_hit(call.spec);
         self.audit_lookup(call, true);
         Some(out)

@@ -12,6 +12,10 @@ use crate::phi::AuditOperation;
 use crate::stats::Sampled;
 use crate::store::{AnyStore, Store as _};
 
+/// The function name audit events give reads of protected data through the service API
+/// ([`Cache::get`], [`Cache::get_many`]).
+const SERVICE_READ: &str = "cachette::Cache::get";
+
 /// What a read saw: the state every later step of the call is checked against.
 #[derive(Clone)]
 pub(crate) struct Read {
@@ -346,13 +350,18 @@ impl Cache {
             let keys: Vec<String> = tags.iter().map(|t| self.tag_key(t)).collect();
             self.inner.store.get_many(&keys).await?
         };
-        Ok(self
+        let value = self
             .decode_live(full_key, &bytes, &tags, &versions, false)
             .map(|found| found.map(|(v, _)| v))
             .unwrap_or_else(|reason| {
                 tracing::warn!(target: "cachette", key = full_key, %reason, "cache entry failed to decode");
                 None
-            }))
+            });
+        // Protected data read outside its function is audited like any other read of it.
+        if value.is_some() && entry::parse(&bytes).is_ok_and(|raw| raw.is_sealed()) {
+            self.audit(SERVICE_READ, AuditOperation::Hit, "ok", full_key, None);
+        }
+        Ok(value)
     }
 }
 #[cfg(test)]

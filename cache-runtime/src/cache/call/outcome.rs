@@ -131,3 +131,87 @@ impl<O> ShareNone<O> for Sharer<O> {
         None
     }
 }
+
+/// How a value that can be cloned is kept decoded in the L1 tier, so that an L1 hit clones it
+/// rather than decoding its bytes. Built where the value's type is known to be `Clone + Send +
+/// Sync + 'static` (the outcome's need not be: `Result<User, sqlx::Error>` keeps its `User`).
+pub struct Keep<V> {
+    /// Wraps a value for keeping.
+    pub to_any: fn(&V) -> Arc<dyn Any + Send + Sync>,
+    /// Takes a copy back out.
+    pub from_any: fn(&(dyn Any + Send + Sync)) -> Option<V>,
+}
+
+impl<V> Clone for Keep<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<V> Copy for Keep<V> {}
+
+/// Picks how a value is kept, by autoref specialization at the macro's call site:
+/// `(&&Keeper::<V>::new()).keep()` is `Some` exactly when `V` is `Clone + Send + Sync +
+/// 'static`.
+#[doc(hidden)]
+pub struct Keeper<V>(std::marker::PhantomData<fn() -> V>);
+
+impl<V> Keeper<V> {
+    /// A chooser for values of type `V`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Keeper(std::marker::PhantomData)
+    }
+}
+
+/// The choice for values that can be cloned.
+#[doc(hidden)]
+pub trait KeepViaClone<V> {
+    /// How to keep.
+    fn keep(&self) -> Option<Keep<V>>;
+}
+
+impl<V: Clone + Send + Sync + 'static> KeepViaClone<V> for &Keeper<V> {
+    fn keep(&self) -> Option<Keep<V>> {
+        Some(Keep {
+            to_any: |v| Arc::new(v.clone()),
+            from_any: |any| any.downcast_ref::<V>().cloned(),
+        })
+    }
+}
+
+/// The fallback: L1 keeps the bytes, and decodes them on each hit.
+#[doc(hidden)]
+pub trait KeepNone<V> {
+    /// How to keep.
+    fn keep(&self) -> Option<Keep<V>>;
+}
+
+impl<V> KeepNone<V> for Keeper<V> {
+    fn keep(&self) -> Option<Keep<V>> {
+        None
+    }
+}
+
+/// How a call's results reach others: the outcome to the callers that waited for its load,
+/// the value to later L1 hits.
+pub(crate) struct Sharing<'a, O: Outcome> {
+    pub outcome: Option<&'a Share<O>>,
+    pub value: Option<&'a Keep<O::Value>>,
+}
+
+impl<O: Outcome> Clone for Sharing<'_, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<O: Outcome> Copy for Sharing<'_, O> {}
+
+impl<O: Outcome> Sharing<'_, O> {
+    /// Nothing shared but through the encoded entry.
+    pub fn none() -> Self {
+        Sharing {
+            outcome: None,
+            value: None,
+        }
+    }
+}
