@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace, on a fresh machine too: installs `redis-server`
-# (and `openssl`, for the TLS tests' certificates) when missing (the integration tests start their own servers on free loopback ports),
+# (and `openssl`, for the TLS tests' certificates, and `chromium`, for the dashboard's browser
+# test) when missing (the integration tests start their own servers on free loopback ports),
 # then formatting, clippy, the documentation and the whole test suite.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,6 +40,21 @@ if ! command -v openssl >/dev/null 2>&1; then
     step "installing openssl (apt-get)"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y openssl ||
         { as_root apt-get update && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y openssl; }
+fi
+# The dashboard test loads the admin page in headless Chromium; without one it says it was
+# skipped, so a failed install here is a note, not an error.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 &&
+    [ -z "${CHROMIUM:-}" ]; then
+    step "installing chromium (apt-get), for the dashboard's browser test"
+    if command -v apt-get >/dev/null 2>&1 &&
+        { [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null 2>&1; }; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium ||
+            { as_root apt-get update &&
+                as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } ||
+            echo "note: chromium could not be installed; the dashboard's browser test will be skipped" >&2
+    else
+        echo "note: no apt-get (or no root) to install chromium; the dashboard's browser test will be skipped" >&2
+    fi
 fi
 step "redis-server: $(command -v redis-server) ($(redis-server --version | head -n 1))"
 

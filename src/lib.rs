@@ -42,11 +42,24 @@ pub use cache_macros::{KeyPart, cache_put, cached, invalidate};
 pub use cache_runtime::{
     AlreadyInstalled, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec, Compress,
     Counters, EntryTimes, Erasure, FnSpec, Health, InitError, Invalidation, InvalidationReport,
-    KeyWriter, L1_PROPAGATION_BOUND, L1Health, LoadOptions, LockError, LockGuard, MemoryStore,
-    RateLimit, RateLimitError, RateLimitPolicy, RedisStore, RedisStoreConfig, Stats, StatsSnapshot,
-    StoreError, UnhashableValue, defaults, duplicate_templates, escape, global, init_from_env,
-    init_with, install, registry, write_hash,
+    KeyInfo, KeyListing, KeyWriter, L1_PROPAGATION_BOUND, L1Health, LoadOptions, LockError,
+    LockGuard, MemoryStore, RateLimit, RateLimitError, RateLimitPolicy, RedisStore,
+    RedisStoreConfig, Stats, StatsSnapshot, StoreError, StoreMemory, UnhashableValue, WarmProgress,
+    WarmReport, Warmer, WarmerReport, Warmers, defaults, duplicate_templates, escape, global,
+    init_from_env, init_with, install, registry, write_hash,
 };
+
+#[doc(inline)]
+pub use cache_runtime::metrics;
+
+/// The admin router: statistics, health, keys, invalidation, warming and a dashboard page
+/// over HTTP, behind a bearer token.
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub mod admin {
+    #[doc(inline)]
+    pub use cache_runtime::admin::*;
+}
 
 /// Rate limiting and response caching for axum routers (any tower stack of `http` requests).
 #[cfg(feature = "axum")]

@@ -4,6 +4,7 @@ pub(crate) mod builder;
 pub(crate) mod call;
 mod env;
 mod health;
+pub(crate) mod inspect;
 mod invalidate;
 mod lock;
 pub(crate) mod options;
@@ -11,6 +12,7 @@ mod pending;
 mod protected;
 pub(crate) mod rate_limit;
 mod service;
+mod warming;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -28,6 +30,7 @@ pub use self::options::LoadOptions;
 pub use self::rate_limit::{RateLimit, RateLimitError, RateLimitPolicy};
 use crate::codec::Codec;
 use crate::error::{CacheError, StoreError};
+use crate::metrics::{self, Event};
 use crate::registry::{FnSpec, registry};
 use crate::stats::{Counters, Stats};
 use crate::store::AnyStore;
@@ -79,6 +82,7 @@ pub(crate) struct Inner {
     pub(crate) tombstone_ttl: Duration,
     pub(crate) limits: builder::Limits,
     pub(crate) phi: crate::phi::PhiHooks,
+    pub(crate) warmers: crate::warm::Warmers,
     pub(crate) flights: Arc<crate::flight::Flights<call::Read>>,
     pub(crate) refresher: Arc<crate::refresh_queue::Refresher>,
     pub(crate) events: invalidate::Rules,
@@ -227,23 +231,34 @@ impl Cache {
         for c in self.counters(spec) {
             if hit { c.hit(took) } else { c.miss(took) }
         }
+        metrics::record(spec, Event::Lookup { hit, took });
     }
 
     /// A hit answered by the L1 tier.
     pub(crate) fn count_l1_hit(&self, spec: Option<&FnSpec>) {
         self.counters(spec).for_each(Counters::l1_hit);
+        metrics::record(spec, Event::L1Hit);
     }
 
     pub(crate) fn count_stale_hit(&self, spec: Option<&FnSpec>) {
         self.counters(spec).for_each(Counters::stale_hit);
+        metrics::record(spec, Event::StaleHit);
     }
 
     pub(crate) fn count_error(&self, spec: Option<&FnSpec>) {
         self.counters(spec).for_each(Counters::error);
+        metrics::record(spec, Event::Error);
     }
 
     pub(crate) fn count_load(&self, spec: Option<&FnSpec>) {
         self.counters(spec).for_each(Counters::load);
+        metrics::record(spec, Event::Load);
+    }
+
+    /// How long a load took (after [`count_load`](Self::count_load)).
+    pub(crate) fn count_load_took(&self, spec: Option<&FnSpec>, took: Duration) {
+        self.counters(spec).for_each(|c| c.load_took(took));
+        metrics::record(spec, Event::LoadTook(took));
     }
 
     /// A background or inline refresh: a load, and whether it succeeded.
@@ -252,15 +267,19 @@ impl Cache {
             c.load();
             c.refresh(ok);
         }
+        metrics::record(spec, Event::Load);
+        metrics::record(spec, Event::Refresh { ok });
     }
 
     /// A caller that waited for another caller's load.
     pub(crate) fn count_waited(&self, spec: Option<&FnSpec>) {
         self.counters(spec).for_each(Counters::waited);
+        metrics::record(spec, Event::Waited);
     }
 
     /// A fail-safe value served in place of a failed or slow load.
     pub(crate) fn count_fail_safe(&self, spec: Option<&FnSpec>) {
         self.counters(spec).for_each(Counters::fail_safe);
+        metrics::record(spec, Event::FailSafe);
     }
 }

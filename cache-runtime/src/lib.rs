@@ -8,6 +8,8 @@
 #[doc(hidden)]
 #[path = "macro_support.rs"]
 pub mod __macro_support;
+#[cfg(feature = "admin")]
+pub mod admin;
 mod cache;
 mod clock;
 mod codec;
@@ -19,6 +21,7 @@ mod key;
 mod l1;
 #[cfg(feature = "axum")]
 mod layer;
+pub mod metrics;
 mod notice;
 mod phi;
 mod random;
@@ -26,6 +29,7 @@ mod refresh_queue;
 mod registry;
 mod stats;
 mod store;
+mod warm;
 
 pub use crate::cache::{
     Cache, CacheBuilder, Erasure, Invalidation, InvalidationReport, LoadOptions, LockError,
@@ -39,6 +43,7 @@ pub use crate::global::{global, init_from_env, init_with, install};
 /// `clear_phi` can remove every protected entry and nothing else.
 pub const PHI_NAMESPACE: &str = "phi:";
 
+pub use crate::cache::inspect::{KeyInfo, KeyListing, StoreMemory};
 pub use crate::cache::{Health, L1Health};
 pub use crate::key::{KeyPart, KeyWriter, UnhashableValue, escape, write_hash};
 pub use crate::l1::L1_PROPAGATION_BOUND;
@@ -53,6 +58,9 @@ pub use crate::refresh_queue::Priority;
 pub use crate::registry::{FnSpec, duplicate_templates, registry};
 pub use crate::stats::{Counters, Stats, StatsSnapshot};
 pub use crate::store::{BreakerState, MemoryStore, RedisStore, RedisStoreConfig};
+pub use crate::warm::{
+    DEFAULT_WARM_CONCURRENCY, WarmProgress, WarmReport, Warmer, WarmerReport, Warmers,
+};
 
 /// Defaults, for documentation and for building settings relative to them.
 pub mod defaults {

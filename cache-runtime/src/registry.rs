@@ -64,6 +64,8 @@ pub struct FnSpec {
     pub line: u32,
     /// This function's counters, across every cache it used.
     pub stats: Counters,
+    /// This function's handles in the installed `metrics` recorder.
+    pub metrics: crate::metrics::FnMetrics,
 }
 
 impl FnSpec {
@@ -94,6 +96,7 @@ impl FnSpec {
             file: "",
             line: 0,
             stats: Counters::new(),
+            metrics: crate::metrics::FnMetrics::new(),
         }
     }
 

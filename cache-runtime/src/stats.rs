@@ -20,6 +20,7 @@ pub struct Counters {
     fail_safe: AtomicU64,
     waited: AtomicU64,
     lookups: Histogram,
+    load_times: Histogram,
 }
 
 impl Counters {
@@ -35,6 +36,7 @@ impl Counters {
             fail_safe: AtomicU64::new(0),
             waited: AtomicU64::new(0),
             lookups: Histogram::new(),
+            load_times: Histogram::new(),
         }
     }
 
@@ -68,6 +70,10 @@ impl Counters {
 
     pub(crate) fn load(&self) {
         self.loads.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn load_took(&self, took: Duration) {
+        self.load_times.record(took);
     }
 
     pub(crate) fn stale_hit(&self) {
@@ -120,7 +126,11 @@ impl Counters {
                 hits as f64 / lookups as f64
             },
             avg_lookup: self.lookups.mean(),
+            p50_lookup: self.lookups.quantile(0.5),
             p99_lookup: self.lookups.quantile(0.99),
+            avg_load: self.load_times.mean(),
+            p50_load: self.load_times.quantile(0.5),
+            p99_load: self.load_times.quantile(0.99),
         }
     }
 }
@@ -199,8 +209,16 @@ pub struct StatsSnapshot {
     pub hit_ratio: f64,
     /// Mean lookup time (store read + decode), over a sample of one lookup in eight.
     pub avg_lookup: Duration,
+    /// Median lookup time, to within about 6 %, over the same sample.
+    pub p50_lookup: Duration,
     /// 99th percentile lookup time, to within about 6 %, over the same sample.
     pub p99_lookup: Duration,
+    /// Mean load time (runs of the function body, refreshes included).
+    pub avg_load: Duration,
+    /// Median load time, to within about 6 %.
+    pub p50_load: Duration,
+    /// 99th percentile load time, to within about 6 %.
+    pub p99_load: Duration,
 }
 
 /// Statistics of a cache: its totals and each registered function's counters.

@@ -16,6 +16,7 @@ use crate::phi::{AuditSink, IdHasher, PhiHooks, Sealer};
 use crate::refresh_queue::Refresher;
 use crate::stats::Counters;
 use crate::store::{AnyStore, MemoryStore, RedisStore, RedisStoreConfig};
+use crate::warm::{Warmer, Warmers};
 
 /// The default TTL, as in the NestJS original: one hour.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -66,6 +67,7 @@ pub struct CacheBuilder {
     tombstone_ttl: Duration,
     limits: Limits,
     phi: PhiHooks,
+    warmers: Warmers,
 }
 
 /// Redis URLs carry passwords (and Upstash tokens): they are shown redacted.
@@ -163,6 +165,7 @@ impl CacheBuilder {
             tombstone_ttl: DEFAULT_TOMBSTONE_TTL,
             limits: Limits::default(),
             phi: PhiHooks::default(),
+            warmers: Warmers::new(),
         }
     }
 
@@ -382,6 +385,19 @@ impl CacheBuilder {
         self
     }
 
+    /// Adds a warmer, run by [`Cache::warm`] (at startup, and by the admin router's
+    /// `POST /cache/warm`).
+    pub fn warmer(mut self, warmer: Warmer) -> Self {
+        self.warmers = self.warmers.warmer(warmer);
+        self
+    }
+
+    /// Sets every warmer at once, with their concurrency and progress callback.
+    pub fn warmers(mut self, warmers: Warmers) -> Self {
+        self.warmers = warmers;
+        self
+    }
+
     /// With Redis: keeps copies of fresh entries in this process too (the L1 tier), up to
     /// `bytes` (`CACHE_L1_MAX_SIZE_MB`); `0` (the default) turns it off. A hit on a copy costs
     /// no round trip, and for values that can be cloned no decoding either.
@@ -564,6 +580,7 @@ impl CacheBuilder {
             tombstone_ttl: self.tombstone_ttl,
             limits,
             phi: self.phi,
+            warmers: self.warmers,
             flights: Arc::default(),
             refresher: Arc::new(Refresher::new(limits.refresh_queue, limits.refresh_workers)),
             events: Rules::default(),

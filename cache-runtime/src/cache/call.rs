@@ -228,6 +228,7 @@ where
         took: started.elapsed(),
     };
     cache.count_load(call.spec);
+    cache.count_load_took(call.spec, times.took);
     match read {
         Ok(read) => {
             if let Some(value) = out.cached_value(spec.cache_none) {

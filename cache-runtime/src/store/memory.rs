@@ -1,5 +1,7 @@
 //! The embedded default: a bounded in-process store on moka, weighed by bytes.
 
+mod inspect;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod connection;
+mod inspect;
 mod pubsub;
 mod scripts;
 

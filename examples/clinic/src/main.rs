@@ -10,6 +10,11 @@
 //!
 //! By default the example calls its own endpoints and prints what happened; with `--serve` it
 //! listens on 127.0.0.1:3000 instead, limiting each client IP to 100 requests a minute.
+//!
+//! Either way it first warms the doctor directory (with a progress bar), records metrics
+//! through a Prometheus recorder (`GET /metrics`), and mounts the admin router
+//! (`/cache/...`, the dashboard at `/cache/dashboard`): behind the token in
+//! `CACHE_ADMIN_TOKEN`, or for loopback requests only when it is not set.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,11 +26,13 @@ use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use cachette::admin::AdminRouter;
 use cachette::healthcare::{
     Healthcare, HmacIdHasher, Keyring, invalidate_patient_cache, patient_cache, with_actor,
 };
 use cachette::http::{CacheLayer, RateLimitLayer};
-use cachette::{Cache, CacheBuilder, cached, invalidate};
+use cachette::{Cache, CacheBuilder, Warmer, Warmers, cached, invalidate};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt as _;
 
@@ -212,6 +219,51 @@ fn router(db: Db, cache: Cache) -> Router {
         .with_state(db)
 }
 
+/// The doctor directory, warmed at startup (and by `POST /cache/warm`), 4 doctors at a time,
+/// with a progress bar on stderr.
+fn warmers(db: Db) -> Warmers {
+    Warmers::new()
+        .concurrency(4)
+        .warmer(Warmer::each("doctors", 1..=12u64, move |_: Cache, id| {
+            let db = db.clone();
+            async move {
+                get_doctor(State(db), Path(id))
+                    .await
+                    .map(drop)
+                    .map_err(|_| format!("doctor {id} not found"))
+            }
+        }))
+        .on_progress(|p| {
+            let width = 30;
+            let filled = (p.done * width / p.total.max(1)) as usize;
+            eprint!(
+                "\rwarming [{}{}] {}/{} ({} failed)",
+                "#".repeat(filled),
+                "-".repeat(width as usize - filled),
+                p.done,
+                p.total,
+                p.failed
+            );
+            if p.done == p.total {
+                eprintln!();
+            }
+        })
+}
+
+/// The admin router: behind `CACHE_ADMIN_TOKEN`, or loopback-only without one.
+fn admin(cache: Cache) -> Result<Router, cachette::admin::AdminError> {
+    let admin = AdminRouter::new(cache);
+    match std::env::var("CACHE_ADMIN_TOKEN") {
+        Ok(token) => admin.token("ops", token).build(),
+        Err(_) => admin.loopback_only().build(),
+    }
+}
+
+/// `GET /metrics`: every metric in the Prometheus text format, for a scraper.
+fn metrics_route(handle: PrometheusHandle) -> Router {
+    Router::new().route("/metrics", get(move || async move { handle.render() }))
+}
+
 /// Throwaway keys when none are configured, as a real service never should.
 fn with_throwaway_keys(builder: CacheBuilder) -> CacheBuilder {
     if std::env::var_os("CACHE_ENCRYPTION_KEYS").is_some() {
@@ -236,19 +288,35 @@ fn with_throwaway_keys(builder: CacheBuilder) -> CacheBuilder {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The recorder first: metric handles are registered on first use.
+    let prometheus = PrometheusBuilder::new().install_recorder()?;
     // The cache from the environment (REDIS_URL, CACHE_PREFIX, the healthcare keys, ...); a
     // variable of the wrong form stops the program here, naming it.
-    let cache = cachette::init_with(with_throwaway_keys)?;
-    println!("cache: {}", cache.health().await);
+    // Its warmers are registered with it, and run below before the service takes traffic.
     let db = Db::default();
+    let cache = cachette::init_with(|b| with_throwaway_keys(b).warmers(warmers(db.clone())))?;
+    println!("cache: {}", cache.health().await);
     // 100 requests a minute per client IP (`429` past it), shared by every instance of the
     // service on the same Redis.
     let limit = RateLimitLayer::new(cache.clone(), 100, Duration::from_secs(60))?.name("clinic");
-    let app = router(db.clone(), cache.clone()).layer(limit);
+    let report = cache.warm().await;
+    println!(
+        "warmed {} keys ({} failed) in {:?}",
+        report.warmed,
+        report.failed,
+        report.took()
+    );
+    cachette::metrics::spawn_gauge_sampler(cache.clone(), Duration::from_secs(10));
+    // The rate limit covers the service's routes, not the operators' (nor the scraper's).
+    let app = router(db.clone(), cache.clone())
+        .layer(limit)
+        .merge(admin(cache.clone())?)
+        .merge(metrics_route(prometheus.clone()));
 
     if std::env::args().any(|a| a == "--serve") {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
         println!("listening on http://127.0.0.1:3000 (try /patients/MRN-0042 or /doctors/7)");
+        println!("dashboard: http://127.0.0.1:3000/cache/dashboard, metrics: /metrics");
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -323,5 +391,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         s.loads,
         db.queries.load(Relaxed)
     );
+    println!("\nsome of GET /metrics:");
+    for line in prometheus
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("cachette_lookups") && l.contains("get_doctor"))
+    {
+        println!("  {line}");
+    }
     Ok(())
 }

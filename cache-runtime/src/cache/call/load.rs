@@ -258,6 +258,7 @@ impl Cache {
         };
         let took = started.elapsed();
         self.count_load(call.spec);
+        self.count_load_took(call.spec, took);
         let cond = Condition::Unchanged(lease.as_ref());
 
         if let (true, Some(grace), Some(old)) = (out.is_failure(), policy.fail_safe, fallback) {

@@ -134,6 +134,7 @@ impl Cache {
         let ok = !out.is_failure();
         // Counted before the write, so that whoever sees the new value sees the count too.
         self.count_refresh(bg.spec, ok);
+        self.count_load_took(bg.spec, started.elapsed());
         let call = bg.call();
         let times = LoadTimes {
             started_ms,
@@ -208,6 +209,7 @@ impl Cache {
         };
         let ok = !out.is_failure();
         self.count_refresh(call.spec, ok);
+        self.count_load_took(call.spec, started.elapsed());
         let cond = Condition::Unchanged(Some(&lease));
         let published = match out.cached_value(call.policy.cache_none) {
             Some(value) => {
