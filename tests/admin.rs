@@ -20,6 +20,7 @@ use hyper_util::rt::TokioIo;
 use redis::Commands;
 use serde_json::Value;
 use support::RedisServer;
+use support::http::serve;
 
 const TOKEN: &str = "s3cret-admin-token-0123456789";
 const MINUTE: Duration = Duration::from_secs(60);
@@ -63,23 +64,6 @@ async fn doctor(cache: &Cache, id: u64) -> Result<String, std::io::Error> {
 #[cached(key = "nurse:{id}", ttl = "5m", cache = cache, skip = [cache])]
 async fn nurse(cache: &Cache, id: u64) -> Result<String, std::io::Error> {
     Ok(format!("nurse {id}"))
-}
-
-/// Serves `app` on a loopback port, with the peer's address.
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
 }
 
 /// Serves `app` without telling it the peer's address.

@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 use cachette::admin::AdminRouter;
 use cachette::{Cache, StatsSnapshot, cached};
 use support::RedisServer;
+use support::http::serve;
 
 const TOKEN: &str = "dashboard-test-token-0123456789";
 /// How long the browser may take to show the numbers, all attempts together.
@@ -54,22 +54,6 @@ fn chromium() -> Option<PathBuf> {
         }
     }
     None
-}
-
-async fn serve(app: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
 }
 
 /// Runs headless Chromium on `url` with `args`; its stdout. Bounded: a browser that hangs is

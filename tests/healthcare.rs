@@ -72,6 +72,22 @@ fn all_keys(server: &RedisServer) -> Vec<String> {
     }
 }
 
+/// Calls `read` until `cache` answers it from L1 (its backplane proven, the copy kept).
+async fn until_in_l1<F: std::future::Future<Output = ()>>(
+    cache: &Cache,
+    mut read: impl FnMut() -> F,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = cache.stats().total.l1_hits;
+        read().await;
+        if cache.stats().total.l1_hits > before {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never served from L1");
+    }
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -441,18 +457,12 @@ async fn protected_copies_in_l1_are_audited_and_erased_across_processes() {
     );
     let b_cache = b.cache().clone();
     let runs = Arc::new(Mutex::new(0));
-    // Until B serves the record from L1.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let before = b_cache.stats().total.l1_hits;
+    until_in_l1(&b_cache, || async {
         b.cache_patient_records(MRN, "c1", loader(MRN, &runs))
             .await
             .unwrap();
-        if b_cache.stats().total.l1_hits > before {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never served from L1");
-    }
+    })
+    .await;
     let hits_before = sink
         .0
         .lock()
@@ -491,15 +501,12 @@ async fn protected_copies_in_l1_are_audited_and_erased_across_processes() {
                 .unwrap();
         }
         // B holds a copy again before the next erasure.
-        loop {
-            let before = b_cache.stats().total.l1_hits;
+        until_in_l1(&b_cache, || async {
             b.cache_patient_records(MRN, "c1", loader(MRN, &runs))
                 .await
                 .unwrap();
-            if b_cache.stats().total.l1_hits > before {
-                break;
-            }
-        }
+        })
+        .await;
     }
 }
 
@@ -686,18 +693,12 @@ async fn erasure_returns_a_receipt_with_no_residual_across_processes() {
     b.cache_medical_history(MRN, "c2", loader(MRN, &runs))
         .await
         .unwrap();
-    // B holds its record in L1.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let before = b.cache().stats().total.l1_hits;
+    until_in_l1(b.cache(), || async {
         b.cache_medical_history(MRN, "c2", loader(MRN, &runs))
             .await
             .unwrap();
-        if b.cache().stats().total.l1_hits > before {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never in L1");
-    }
+    })
+    .await;
     let h = a.cache().hash_id(MRN);
     let receipt = a.invalidate_patient(MRN, None).await.unwrap();
     assert_eq!(receipt.removed, 2, "{receipt:?}");

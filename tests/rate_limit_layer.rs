@@ -21,26 +21,10 @@ use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use support::RedisServer;
 use support::caches::on_server_with_policy as cache_on;
+use support::http::serve;
 use support::workers;
 
 const HOUR: Duration = Duration::from_secs(3600);
-
-/// Serves `app` on a loopback port, with the peer's address for `ClientIp`.
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
-}
 
 /// One `GET /` over a new connection; the status and headers.
 async fn get_root(addr: SocketAddr, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap) {

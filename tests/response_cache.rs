@@ -27,18 +27,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use support::RedisServer;
 use support::caches::{on_server, on_server_with_timeout};
+use support::http::serve;
 
 const HOUR: Duration = Duration::from_secs(3600);
-
-/// Serves `app` on a loopback port.
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 /// One answer: status, headers, body.
 struct Answer {

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod caches;
+pub mod http;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod rng;
