@@ -1,6 +1,7 @@
 //! Every placeholder of a protected function is keyed-hashed unless declared `plain`: an
 //! identifier left out of `patient = ..` never reaches Redis in plaintext, not in key names, not
-//! in lease keys or script arguments (MONITOR), not in SLOWLOG.
+//! in lease keys or script arguments (MONITOR), not in SLOWLOG; and neither it nor the
+//! patient's name or birth date appears in stored values, audit lines or log events.
 
 mod support;
 
@@ -16,6 +17,50 @@ use cachette::healthcare::{HmacIdHasher, Keyring, invalidate_patient_cache, pati
 use support::RedisServer;
 
 const MRN: &str = "MRN-7731";
+const NAME: &str = "Zebulon Quartermaine";
+const BORN: &str = "1984-02-29";
+
+/// Every audit event, as the JSON line the file sink writes.
+#[derive(Default)]
+struct AuditLines(Mutex<Vec<String>>);
+
+impl cachette::healthcare::AuditSink for AuditLines {
+    fn record(&self, e: &cachette::healthcare::AuditEvent) {
+        let line = cachette::healthcare::to_json(e).to_string();
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+/// Every `tracing` event of the test's thread, at every level, as text.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<String>>);
+
+impl tracing::field::Visit for Logs {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let mut text = self.0.lock().unwrap();
+        text.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Logs {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        span.record(&mut self.clone());
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        values.record(&mut self.clone());
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        event.record(&mut self.clone());
+        self.0.lock().unwrap().push('\n');
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
 
 struct Records {
     cache: Cache,
@@ -33,7 +78,9 @@ impl Records {
     )]
     async fn records(&self, patient_id: &str, page: u32) -> Result<String, String> {
         self.loads.fetch_add(1, SeqCst);
-        Ok(format!("records of {patient_id}, page {page}"))
+        Ok(format!(
+            "records of {patient_id} ({NAME}, born {BORN}), page {page}"
+        ))
     }
 
     #[invalidate_patient_cache(patterns = ["patient:records:{patient_id}:*"], cache = self.cache)]
@@ -43,9 +90,10 @@ impl Records {
     }
 }
 
-fn records(server: &RedisServer) -> Records {
+fn records(server: &RedisServer, audit: Arc<AuditLines>) -> Records {
     let cache = Cache::builder()
         .redis(server.url())
+        .audit_sink(audit)
         .prefix("pp")
         .sealer(Arc::new(
             Keyring::new([("k1".to_string(), [1; 32])]).unwrap(),
@@ -107,23 +155,21 @@ impl Monitor {
 
 #[tokio::test]
 async fn undeclared_placeholders_never_reach_redis_in_plaintext() {
+    let logs = Logs::default();
+    let _logging = tracing::subscriber::set_default(logs.clone());
     let server = RedisServer::start_with(&[
         "--slowlog-log-slower-than",
         "0",
         "--slowlog-max-len",
         "10000",
     ]);
-    let r = records(&server);
+    let audit = Arc::new(AuditLines::default());
+    let r = records(&server, audit.clone());
     let monitor = Monitor::start(&server);
+    let expected = format!("records of {MRN} ({NAME}, born {BORN}), page 3");
 
-    assert_eq!(
-        r.records(MRN, 3).await.unwrap(),
-        format!("records of {MRN}, page 3")
-    );
-    assert_eq!(
-        r.records(MRN, 3).await.unwrap(),
-        format!("records of {MRN}, page 3")
-    );
+    assert_eq!(r.records(MRN, 3).await.unwrap(), expected);
+    assert_eq!(r.records(MRN, 3).await.unwrap(), expected);
     assert_eq!(r.loads.load(SeqCst), 1, "cached");
 
     let mut conn = server.conn();
@@ -139,6 +185,19 @@ async fn undeclared_placeholders_never_reach_redis_in_plaintext() {
     r.amend(MRN).await.unwrap();
     r.records(MRN, 3).await.unwrap();
     assert_eq!(r.loads.load(SeqCst), 2, "invalidated");
+
+    // A damaged entry is logged (a warning) without its key.
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("\x01 not an entry at all, and longer than a header")
+        .query(&mut conn)
+        .unwrap();
+    r.records(MRN, 3).await.unwrap();
+    assert_eq!(r.loads.load(SeqCst), 3, "a damaged entry is a miss");
+    assert!(
+        logs.0.lock().unwrap().contains("failed to decode"),
+        "the warning was captured"
+    );
 
     let commands = monitor.stop();
     assert!(
@@ -163,6 +222,32 @@ async fn undeclared_placeholders_never_reach_redis_in_plaintext() {
         !slowlog.contains(MRN),
         "plaintext identifier in SLOWLOG: {slowlog}"
     );
+
+    // No identifier, name or date anywhere: keys, values, commands, audit lines, logs.
+    let mut values = String::new();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    for k in &keys {
+        let v: Option<Vec<u8>> = redis::cmd("GET").arg(k).query(&mut conn).unwrap_or(None);
+        values.push_str(&String::from_utf8_lossy(&v.unwrap_or_default()));
+    }
+    let audit = audit.0.lock().unwrap().join("\n");
+    assert!(
+        audit.contains(&hashed) || !audit.is_empty(),
+        "audited: {audit}"
+    );
+    let logs = logs.0.lock().unwrap().clone();
+    for (place, text) in [
+        ("key names", keys.join(" ")),
+        ("values", values),
+        ("MONITOR", commands),
+        ("SLOWLOG", slowlog),
+        ("audit lines", audit),
+        ("log events", logs),
+    ] {
+        for secret in [MRN, NAME, BORN] {
+            assert!(!text.contains(secret), "{secret} in {place}: {text}");
+        }
+    }
 }
 
 /// Every string in a reply, joined: SLOWLOG entries nest their arguments in arrays.
