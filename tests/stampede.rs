@@ -258,3 +258,143 @@ async fn a_cancelled_leader_releases_its_lease() {
         .await;
     assert_eq!(v, Ok(1));
 }
+
+/// Counts the loads of one key running at once, and the most seen.
+#[derive(Clone, Default)]
+struct Loads {
+    running: Arc<std::sync::atomic::AtomicU32>,
+    most: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Loads {
+    fn start(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+    }
+
+    fn end(&self) {
+        self.running
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A load that never ends on its own. When its future is dropped (the load is over), it
+/// first makes one more call of its key from another thread, `probe`, while it still counts
+/// as running: a probe that loads shows two loads side by side.
+struct Hanging {
+    loads: Loads,
+    probe: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        if let Some(probe) = self.probe.take() {
+            std::thread::spawn(probe).join().unwrap();
+        }
+        self.loads.end();
+    }
+}
+
+/// One more call of `key` made from another thread with `o`, counted in `loads` if it loads.
+fn probe(cache: &Cache, o: &LoadOptions, loads: &Loads) -> Box<dyn FnOnce() + Send> {
+    let (cache, o, loads) = (cache.clone(), o.clone(), loads.clone());
+    Box::new(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Waiting for the load still in flight, the probe is served the kept value after its
+        // timeout; leading a flight of its own, it loads.
+        let _ = rt.block_on(cache.get_or_load("k", &o, || async move {
+            loads.start();
+            loads.end();
+            Ok::<u32, String>(3)
+        }));
+    })
+}
+
+/// Options that load even over a fresh value, and serve it when the load takes over `timeout`.
+fn forced(timeout: Duration) -> LoadOptions {
+    LoadOptions::ttl(Duration::from_secs(60))
+        .timeout(timeout)
+        .fail_safe(Duration::from_secs(60))
+        .force_refresh(true)
+}
+
+/// Regression: a load that timed out with a value to serve, in a call that refreshes inline
+/// (the service API does), handed its key's flight on before it was dropped; a caller in that
+/// moment became the next leader and loaded beside it. The flight now ends after the load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_inline_load_ends_before_the_next_load_starts() {
+    let cache = Cache::builder().build().unwrap();
+    let o = forced(Duration::from_millis(20));
+    let first = cache
+        .get_or_load("k", &o, || async { Ok::<u32, String>(1) })
+        .await;
+    assert_eq!(first, Ok(1));
+
+    let loads = Loads::default();
+    let hanging = Hanging {
+        loads: loads.clone(),
+        probe: Some(probe(&cache, &o, &loads)),
+    };
+    let got = cache
+        .get_or_load("k", &o, || async move {
+            let hanging = hanging;
+            hanging.loads.start();
+            std::future::pending::<Result<u32, String>>().await
+        })
+        .await;
+    assert_eq!(
+        got,
+        Ok(1),
+        "past its timeout, the call serves the kept value"
+    );
+    assert_eq!(
+        loads.most.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "two loads of one key ran at once"
+    );
+}
+
+/// A leader whose caller hangs up drops its load before it gives up its key's flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_load_ends_before_the_next_load_starts() {
+    let cache = Cache::builder().build().unwrap();
+    let o = forced(Duration::from_millis(20));
+    let first = cache
+        .get_or_load("k", &o, || async { Ok::<u32, String>(1) })
+        .await;
+    assert_eq!(first, Ok(1));
+
+    let loads = Loads::default();
+    let hanging = Hanging {
+        loads: loads.clone(),
+        probe: Some(probe(&cache, &o, &loads)),
+    };
+    let started = Arc::new(tokio::sync::Notify::new());
+    let leader = {
+        let (cache, started) = (cache.clone(), started.clone());
+        tokio::spawn(async move {
+            // The caller's own timeout is far away: only the cancellation ends this load.
+            let o = forced(Duration::from_secs(600));
+            cache
+                .get_or_load("k", &o, || async move {
+                    let hanging = hanging;
+                    hanging.loads.start();
+                    started.notify_one();
+                    std::future::pending::<Result<u32, String>>().await
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    assert_eq!(
+        loads.most.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "two loads of one key ran at once"
+    );
+}

@@ -240,9 +240,12 @@ impl Cache {
                             bg.leader = Some(leader);
                             M::spawn_finish(bg, started_ms, fut);
                         } else {
-                            // The load ends here. Followers that read this very entry are
-                            // served it too (it is what each of them would fall back to);
-                            // others read again.
+                            // The load ends here, before its flight does: a caller that
+                            // arrives once the flight is over may start the next load, and
+                            // must not run it beside this one. Followers that read this very
+                            // entry are served it too (it is what each of them would fall
+                            // back to); others read again.
+                            drop(fut);
                             leader.publish(match &read.observed {
                                 Some(bytes) => {
                                     Published::Entry(bytes.clone(), read.same_state_only())
