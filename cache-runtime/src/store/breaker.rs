@@ -93,13 +93,13 @@ impl Breaker {
         false
     }
 
-    pub(crate) fn success(&self, took: Duration) {
+    /// Records a command that reached the store, sent at `started`.
+    pub(crate) fn success(&self, started: Instant) {
         // Every call passes here: write shared cache lines only when something changes, and
-        // sample the latency (1 call in 8, by the low bits of its own duration) so that threads
-        // do not bounce the line between cores on every hit.
-        let nanos = took.as_nanos() as u64;
-        if nanos & 7 == 0 || self.latency_us.load(Relaxed) == 0 {
-            let us = nanos / 1000;
+        // sample the latency (1 command in 8 per thread) so that threads neither bounce the
+        // line between cores nor read the clock on every hit.
+        if sampled() || self.latency_us.load(Relaxed) == 0 {
+            let us = started.elapsed().as_micros() as u64;
             let old = self.latency_us.load(Relaxed);
             // EWMA with weight 1/8; races only blur the average.
             self.latency_us.store(
@@ -150,6 +150,18 @@ impl Breaker {
     }
 }
 
+/// Whether this command's latency is sampled: every eighth on each thread.
+fn sampled() -> bool {
+    thread_local! {
+        static COUNT: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+    }
+    COUNT.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        n % 8 == 0
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,7 +191,7 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(40));
         assert!(b.allow());
-        b.success(Duration::from_micros(100));
+        b.success(Instant::now());
         assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.allow());
         assert_eq!(b.recoveries.load(Relaxed), 1);

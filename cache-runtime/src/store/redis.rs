@@ -211,10 +211,12 @@ impl RedisStore {
             return Err(StoreError::CircuitOpen);
         }
         let limit = self.inner.config.response_timeout;
-        let started = std::time::Instant::now();
-        match tokio::time::timeout(limit, fut).await {
+        // One clock reading per command: the deadline is derived from it, and the breaker
+        // reads the clock again only for the commands whose latency it samples.
+        let started = tokio::time::Instant::now();
+        match tokio::time::timeout_at(started + limit, fut).await {
             Ok(Ok(v)) => {
-                breaker.success(started.elapsed());
+                breaker.success(started.into_std());
                 Ok(v)
             }
             Ok(Err(e)) => {
@@ -224,7 +226,7 @@ impl RedisStore {
                     }
                 } else {
                     // The server answered (with an error): it is reachable.
-                    breaker.success(started.elapsed());
+                    breaker.success(started.into_std());
                 }
                 Err(e.into())
             }
@@ -599,17 +601,27 @@ impl RedisStore {
             })
             .await?
         } else {
-            let mut pipe = redis::pipe();
-            pipe.cmd("GET").arg(key).cmd("MGET").arg(tag_keys);
+            // One command: the entry and its tags' versions in one MGET costs the server
+            // about what a GET does, where a GET and an MGET sent together cost two.
+            let mut mget = redis::cmd("MGET");
+            mget.arg(key).arg(tag_keys);
             let mut conn = self.conn()?;
-            let first = self.bounded(pipe.query_async(&mut conn)).await;
-            match first {
+            let first = self.bounded(mget.query_async(&mut conn)).await;
+            let mut values: Vec<Option<Vec<u8>>> = match first {
                 // A read is safe to send again after the manager reconnected.
                 Err(StoreError::Redis(e)) if e.is_connection_dropped() => {
-                    self.bounded(pipe.query_async(&mut conn)).await?
+                    self.bounded(mget.query_async(&mut conn)).await?
                 }
                 other => other?,
+            };
+            if values.len() != tag_keys.len() + 1 {
+                return Err(StoreError::Redis(redis::RedisError::from((
+                    redis::ErrorKind::UnexpectedReturnType,
+                    "MGET answered with another number of values than keys asked",
+                ))));
             }
+            let entry = values.remove(0);
+            (entry, values)
         };
         Ok((
             entry.map(Bytes::from),
