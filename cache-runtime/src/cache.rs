@@ -68,6 +68,7 @@ pub(crate) struct Inner {
     pub(crate) default_ttl: Duration,
     pub(crate) codec: Codec,
     pub(crate) compression_threshold: Option<usize>,
+    pub(crate) compression: crate::codec::Compression,
     pub(crate) compression_level: u32,
     pub(crate) max_entry_bytes: usize,
     pub(crate) disabled: bool,

@@ -4,7 +4,8 @@
 //! ```text
 //! offset size
 //!  0      1   format version (1)
-//!  1      1   flags: bits 0-1 codec (0 postcard, 1 json), bit 2 deflate, bit 3 sealed
+//!  1      1   flags: bits 0-1 codec (0 postcard, 1 json), bit 2 deflate, bit 3 sealed,
+//!             bit 4 LZ4 (at most one of bits 2 and 4)
 //!  2      8   created: unix ms when the load started (u64 LE)
 //! 10      8   fresh until: unix ms (u64 LE)
 //! 18      8   expires: unix ms (u64 LE)
@@ -12,7 +13,8 @@
 //! 30      2   tag count (u16 LE), then per tag: name length (u16 LE) + UTF-8 name,
 //!             version length (u8) + the tag's version as read before the load (empty: the tag
 //!             was never invalidated)
-//!  …          payload: the value in the codec, deflated when bit 2 is set
+//!  …          payload: the value in the codec, deflated when bit 2 is set, LZ4-compressed
+//!             when bit 4 is (the original length as u32 LE, then one LZ4 block)
 //! ```
 //!
 //! A *tombstone* (written by `invalidate(key)`) is one byte `0xFE` followed by 16 random bytes:
@@ -27,7 +29,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, Codec};
+use crate::codec::{self, Codec, Compression};
 
 pub(crate) const FORMAT_VERSION: u8 = 1;
 const TOMBSTONE: u8 = 0xFE;
@@ -35,6 +37,7 @@ const TOMBSTONE_LEN: usize = 17;
 const HEADER_LEN: usize = 30;
 const FLAG_DEFLATE: u8 = 0b100;
 const FLAG_SEALED: u8 = 0b1000;
+const FLAG_LZ4: u8 = 0b1_0000;
 const CODEC_MASK: u8 = 0b11;
 
 /// The timestamps an entry carries.
@@ -74,6 +77,8 @@ pub(crate) struct EncodeOptions<'a> {
     pub codec: Codec,
     /// Compress payloads of at least this many bytes; `None` never compresses.
     pub compress_above: Option<usize>,
+    pub compression: Compression,
+    /// The deflate level.
     pub level: u32,
     /// Seal the payload (after compression).
     pub seal: Option<Seal<'a>>,
@@ -149,12 +154,14 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
         let payload = &out[payload_at..];
         if payload.len() >= threshold {
             // Only keep the compressed form when it is actually smaller.
-            if let Some(small) = codec::deflate(payload, opts.level) {
-                if small.len() < payload.len() {
-                    out.truncate(payload_at);
-                    out.extend_from_slice(&small);
-                    out[1] |= FLAG_DEFLATE;
-                }
+            let (small, flag) = match opts.compression {
+                Compression::Lz4 => (codec::lz4(payload), FLAG_LZ4),
+                Compression::Deflate => (codec::deflate(payload, opts.level), FLAG_DEFLATE),
+            };
+            if let Some(small) = small.filter(|small| small.len() < payload.len()) {
+                out.truncate(payload_at);
+                out.extend_from_slice(&small);
+                out[1] |= flag;
             }
         }
     }
@@ -267,11 +274,11 @@ impl RawEntry<'_> {
             }
             (false, _) => self.payload,
         };
-        if self.flags & FLAG_DEFLATE != 0 {
-            let plain = codec::inflate(payload, max_inflated)?;
-            codec.decode(&plain)
-        } else {
-            codec.decode(payload)
+        match (self.flags & FLAG_DEFLATE != 0, self.flags & FLAG_LZ4 != 0) {
+            (false, false) => codec.decode(payload),
+            (true, false) => codec.decode(&codec::inflate(payload, max_inflated)?),
+            (false, true) => codec.decode(&codec::unlz4(payload, max_inflated)?),
+            (true, true) => Err("an entry flagged both deflated and LZ4-compressed".into()),
         }
     }
 
@@ -313,7 +320,7 @@ impl RawEntry<'_> {
 
     #[cfg(test)]
     pub(crate) fn is_compressed(&self) -> bool {
-        self.flags & FLAG_DEFLATE != 0
+        self.flags & (FLAG_DEFLATE | FLAG_LZ4) != 0
     }
 }
 
@@ -325,6 +332,7 @@ mod tests {
         EncodeOptions {
             codec: Codec::Postcard,
             compress_above,
+            compression: Compression::default(),
             level: 6,
             seal: None,
         }
@@ -383,6 +391,65 @@ mod tests {
 
         let small = encode(&"tiny", TIMES, &[], &opts(Some(0))).unwrap();
         assert!(!parse(&small).unwrap().is_compressed());
+    }
+
+    #[test]
+    fn each_algorithm_reads_back_whatever_the_setting() {
+        let big = "abcdefgh".repeat(2_000);
+        for compression in [Compression::Lz4, Compression::Deflate] {
+            let o = EncodeOptions {
+                compression,
+                ..opts(Some(1024))
+            };
+            let bytes = encode(&big, TIMES, &[], &o).unwrap();
+            let raw = parse(&bytes).unwrap();
+            assert!(raw.is_compressed(), "{compression:?}");
+            let flag = match compression {
+                Compression::Lz4 => FLAG_LZ4,
+                Compression::Deflate => FLAG_DEFLATE,
+            };
+            assert_eq!(raw.flags & (FLAG_LZ4 | FLAG_DEFLATE), flag);
+            assert_eq!(raw.value::<String>(1 << 20).unwrap(), big);
+            assert!(raw.value::<String>(1000).is_err(), "past the limit");
+        }
+    }
+
+    #[test]
+    fn hostile_lz4_payloads_are_errors_not_allocations() {
+        let big = "abcdefgh".repeat(2_000);
+        let o = EncodeOptions {
+            compression: Compression::Lz4,
+            ..opts(Some(1024))
+        };
+        let bytes = encode(&big, TIMES, &[], &o).unwrap();
+        let at = bytes.len() - parse(&bytes).unwrap().payload.len();
+        // A stated length of 4 GiB is refused before any allocation.
+        let mut huge = bytes.clone();
+        huge[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = parse(&huge).unwrap().value::<String>(1 << 20).unwrap_err();
+        assert!(err.contains("limit"), "{err}");
+        // A stated length the block does not fill.
+        let mut short = bytes.clone();
+        let len = u32::from_le_bytes(short[at..at + 4].try_into().unwrap());
+        short[at..at + 4].copy_from_slice(&(len + 10).to_le_bytes());
+        assert!(parse(&short).unwrap().value::<String>(1 << 20).is_err());
+        // A truncated block, and a payload too short for its length.
+        assert!(
+            parse(&bytes[..bytes.len() - 7])
+                .unwrap()
+                .value::<String>(1 << 20)
+                .is_err()
+        );
+        assert!(
+            parse(&bytes[..at + 2])
+                .unwrap()
+                .value::<String>(1 << 20)
+                .is_err()
+        );
+        // Both algorithms flagged at once.
+        let mut both = bytes.clone();
+        both[1] |= FLAG_DEFLATE;
+        assert!(parse(&both).unwrap().value::<String>(1 << 20).is_err());
     }
 
     /// XOR with the context's length, and the context appended: enough to see binding.

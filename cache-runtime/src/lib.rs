@@ -35,7 +35,7 @@ pub use crate::cache::{
     Cache, CacheBuilder, Erasure, Invalidation, InvalidationReport, LoadOptions, LockError,
     LockGuard, RateLimit, RateLimitError, RateLimitPolicy,
 };
-pub use crate::codec::{Codec, Compress};
+pub use crate::codec::{Codec, Compress, Compression};
 pub use crate::entry::EntryTimes;
 pub use crate::error::{AlreadyInstalled, BuildError, CacheError, InitError, StoreError};
 pub use crate::global::{global, init_from_env, init_with, install};

@@ -10,7 +10,7 @@ use super::invalidate::Rules;
 use super::pending::Pending;
 use super::rate_limit::RateLimitPolicy;
 use super::{Cache, Inner};
-use crate::codec::Codec;
+use crate::codec::{Codec, Compression};
 use crate::error::BuildError;
 use crate::phi::{AuditSink, IdHasher, PhiHooks, Sealer};
 use crate::refresh_queue::Refresher;
@@ -60,6 +60,7 @@ pub struct CacheBuilder {
     default_ttl: Duration,
     codec: Codec,
     compression_threshold: Option<usize>,
+    compression: Compression,
     compression_level: u32,
     max_entry_bytes: usize,
     disabled: bool,
@@ -85,6 +86,7 @@ impl std::fmt::Debug for CacheBuilder {
             .field("default_ttl", &self.default_ttl)
             .field("codec", &self.codec)
             .field("compression_threshold", &self.compression_threshold)
+            .field("compression", &self.compression)
             .field("compression_level", &self.compression_level)
             .field("max_entry_bytes", &self.max_entry_bytes)
             .field("disabled", &self.disabled)
@@ -158,6 +160,7 @@ impl CacheBuilder {
             default_ttl: DEFAULT_TTL,
             codec: Codec::Postcard,
             compression_threshold: Some(DEFAULT_COMPRESSION_THRESHOLD),
+            compression: Compression::default(),
             compression_level: 6,
             max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
             disabled: false,
@@ -239,7 +242,14 @@ impl CacheBuilder {
         self
     }
 
-    /// The deflate level, 0 (none) to 9 (smallest).
+    /// The algorithm that compresses payloads over the threshold: [`Compression::Lz4`] by
+    /// default; entries written with another stay readable.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// The deflate level, 0 (none) to 9 (smallest), for [`Compression::Deflate`].
     pub fn compression_level(mut self, level: u32) -> Self {
         self.compression_level = level;
         self
@@ -571,6 +581,7 @@ impl CacheBuilder {
             default_ttl: self.default_ttl,
             codec: self.codec,
             compression_threshold: self.compression_threshold,
+            compression: self.compression,
             compression_level: self.compression_level,
             max_entry_bytes: self.max_entry_bytes,
             disabled: self.disabled,

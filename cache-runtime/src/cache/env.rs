@@ -20,7 +20,8 @@ impl CacheBuilder {
     /// | `CACHE_DEFAULT_TTL` | seconds | 3600 |
     /// | `CACHE_COMPRESSION_THRESHOLD` | bytes; `0` compresses everything | 1024 |
     /// | `CACHE_ENABLE_COMPRESSION` | `false` disables compression | `true` |
-    /// | `CACHE_COMPRESSION_LEVEL` | 0–9 | 6 |
+    /// | `CACHE_COMPRESSION_ALGORITHM` | `lz4` or `deflate` | `lz4` |
+    /// | `CACHE_COMPRESSION_LEVEL` | deflate's level, 0–9 | 6 |
     /// | `CACHE_MAX_ENTRY_BYTES` | bytes | 1048576 |
     /// | `CACHE_MAX_SIZE_MB` | in-process store budget, MiB | 128 |
     /// | `CACHE_L1_MAX_SIZE_MB` | with Redis: the in-process L1 tier's budget, MiB; `0` turns it off | off |
@@ -130,6 +131,9 @@ impl CacheBuilder {
         }
         if parse_bool(&get, "CACHE_ENABLE_COMPRESSION")? == Some(false) {
             b = b.compression_threshold(None);
+        }
+        if let Some(c) = parse(&get, "CACHE_COMPRESSION_ALGORITHM", "lz4 or deflate")? {
+            b = b.compression(c);
         }
         if let Some(l) = parse::<u32>(&get, "CACHE_COMPRESSION_LEVEL", "a level from 0 to 9")? {
             b = b.compression_level(l);
@@ -330,6 +334,13 @@ mod tests {
         assert!(err.to_string().contains("CACHE_DISABLED"), "{err}");
         let err = env(&[("CACHE_COMPRESSION_LEVEL", "12")]).unwrap_err();
         assert!(err.to_string().contains("compression_level"), "{err}");
+        let err = env(&[("CACHE_COMPRESSION_ALGORITHM", "zip")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("CACHE_COMPRESSION_ALGORITHM=\"zip\""),
+            "{err}"
+        );
+        assert!(env(&[("CACHE_COMPRESSION_ALGORITHM", "Deflate")]).is_ok());
     }
 
     #[test]

@@ -116,6 +116,7 @@ impl Cache {
         let opts = EncodeOptions {
             codec: self.inner.codec,
             compress_above,
+            compression: self.inner.compression,
             level: self.inner.compression_level,
             seal,
         };
