@@ -398,3 +398,124 @@ async fn a_cancelled_load_ends_before_the_next_load_starts() {
         "two loads of one key ran at once"
     );
 }
+
+/// Waits until `cache` has counted `n` callers waiting for another's load.
+async fn until_waiting(cache: &Cache, n: u64) {
+    while cache.stats().total.waited < n {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A stampede on a cold key in one process sends two reads, not one per caller: the leader's,
+/// and one shared by every caller that arrived while it loaded (sent after its load ended).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stampede_sends_two_reads_one_lease_and_one_write() {
+    let server = RedisServer::start();
+    let cache = support::caches::on_server(&server, "m");
+    let o = LoadOptions::ttl(Duration::from_secs(60));
+    cache
+        .get_or_load("warm", &o, || async { Ok::<_, String>(0u32) })
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut server.conn())
+        .unwrap();
+
+    let (started, release) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let loads = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let call = |first: bool| {
+        let (cache, o, started, release, loads) = (
+            cache.clone(),
+            o.clone(),
+            started.clone(),
+            release.clone(),
+            loads.clone(),
+        );
+        tokio::spawn(async move {
+            cache
+                .get_or_load("cold", &o, || async move {
+                    loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if first {
+                        started.notify_one();
+                        release.notified().await;
+                    }
+                    Ok::<_, String>(7u32)
+                })
+                .await
+        })
+    };
+    let leader = call(true);
+    started.notified().await;
+    let callers: Vec<_> = (0..999).map(|_| call(false)).collect();
+    until_waiting(&cache, 999).await;
+    release.notify_one();
+    assert_eq!(leader.await.unwrap(), Ok(7));
+    for c in callers {
+        assert_eq!(c.await.unwrap(), Ok(7));
+    }
+    assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let counts = command_counts(&server);
+    // As a single miss (the read, the lease, the write script's GETs), plus one shared read.
+    assert_eq!(counts.get("get"), Some(&5), "{counts:?}");
+    assert_eq!(counts.get("set"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");
+}
+
+/// A caller that arrives after an invalidation, while a load that began before it runs, is not
+/// served that load's value: the read it shares is sent after the load, and sees the
+/// invalidation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_after_an_invalidation_does_not_share_the_older_load() {
+    let server = RedisServer::start();
+    let cache = support::caches::on_server(&server, "m");
+    let o = LoadOptions::ttl(Duration::from_secs(60)).tag("rows");
+    let version = Arc::new(std::sync::atomic::AtomicU32::new(1));
+    let (started, release) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let leader = {
+        let (cache, o, version, started, release) = (
+            cache.clone(),
+            o.clone(),
+            version.clone(),
+            started.clone(),
+            release.clone(),
+        );
+        tokio::spawn(async move {
+            cache
+                .get_or_load("cold", &o, || async move {
+                    let v = version.load(std::sync::atomic::Ordering::SeqCst);
+                    started.notify_one();
+                    release.notified().await;
+                    Ok::<_, String>(v)
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    version.store(2, std::sync::atomic::Ordering::SeqCst);
+    cache.invalidate_tag("rows").await.unwrap();
+    let after = {
+        let (cache, o, version) = (cache.clone(), o.clone(), version.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_load("cold", &o, || async move {
+                    Ok::<_, String>(version.load(std::sync::atomic::Ordering::SeqCst))
+                })
+                .await
+        })
+    };
+    until_waiting(&cache, 1).await;
+    release.notify_one();
+    assert_eq!(leader.await.unwrap(), Ok(1), "the leader began before");
+    assert_eq!(
+        after.await.unwrap(),
+        Ok(2),
+        "the caller after the invalidation"
+    );
+}

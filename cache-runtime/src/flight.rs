@@ -6,10 +6,16 @@
 //! `Retry` when it had nothing to share or was cancelled. A follower that sees `Retry` starts
 //! over, and one of them becomes the next leader: a caller that is cancelled never cancels the
 //! load for the others, and a failing load is retried one caller at a time, not by all at once.
+//!
+//! A flight whose leader found nothing to serve is *cold*: callers of the key that arrive
+//! while it runs do not read the key first (it would only say "nothing" a thousand times in a
+//! stampede); they wait for the flight to end, then share one read, sent by the first of them
+//! after the flight's end and so after every one of them arrived: it is as good as the read
+//! each would have sent.
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -28,13 +34,42 @@ pub(crate) enum Published<B> {
     Retry,
 }
 
-type Slot<B> = watch::Sender<Option<Published<B>>>;
+/// One key's flight: what its leader publishes, and the read the callers that waited for it
+/// before reading share afterwards.
+pub(crate) struct Flight<B> {
+    tx: watch::Sender<Option<Published<B>>>,
+    /// The leader found nothing to serve (see the module documentation).
+    cold: bool,
+    /// The shared read: the tags it fetched the versions of, and the read (`None`: the store
+    /// could not be read).
+    reread: tokio::sync::OnceCell<(Box<[String]>, Option<B>)>,
+}
+
+impl<B: Clone> Flight<B> {
+    /// Waits for the leader's result to be published (or for the leader to vanish).
+    pub(crate) async fn ended(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(Option::is_some).await;
+    }
+
+    /// The read shared by the callers that waited for this flight: sent once, by the first
+    /// caller to ask after the flight [`ended`](Self::ended).
+    pub(crate) async fn reread<F>(&self, read: F) -> &(Box<[String]>, Option<B>)
+    where
+        F: std::future::Future<Output = (Box<[String]>, Option<B>)>,
+    {
+        self.reread.get_or_init(|| read).await
+    }
+}
 
 /// The flights of one cache.
 pub(crate) struct Flights<B> {
-    by_key: Mutex<HashMap<String, Arc<Slot<B>>>>,
+    by_key: Mutex<HashMap<String, Arc<Flight<B>>>>,
     /// The order of reads in this process, handed out by [`Flights::ticket`].
     order: AtomicU64,
+    /// Cold flights running now: while there are none, a call looks up no flight before it
+    /// reads (a hit pays one atomic load for this).
+    cold: AtomicUsize,
 }
 
 impl<B> Default for Flights<B> {
@@ -42,6 +77,7 @@ impl<B> Default for Flights<B> {
         Flights {
             by_key: Mutex::default(),
             order: AtomicU64::new(1),
+            cold: AtomicUsize::new(0),
         }
     }
 }
@@ -64,20 +100,37 @@ pub(crate) enum Role<B: Clone> {
 }
 
 impl<B: Clone> Flights<B> {
-    /// Joins the flight of `key`, leading it if there is none.
-    pub(crate) fn join(self: &Arc<Self>, key: &str) -> Role<B> {
+    /// Joins the flight of `key`, leading it if there is none; a new flight is `cold` when
+    /// its leader found nothing to serve.
+    pub(crate) fn join(self: &Arc<Self>, key: &str, cold: bool) -> Role<B> {
         let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = by_key.get(key) {
-            return Role::Follower(slot.subscribe());
+        if let Some(flight) = by_key.get(key) {
+            return Role::Follower(flight.tx.subscribe());
         }
-        let slot = Arc::new(watch::channel(None).0);
-        by_key.insert(key.to_owned(), slot.clone());
+        let flight = Arc::new(Flight {
+            tx: watch::channel(None).0,
+            cold,
+            reread: tokio::sync::OnceCell::new(),
+        });
+        by_key.insert(key.to_owned(), flight.clone());
+        if cold {
+            self.cold.fetch_add(1, Ordering::SeqCst);
+        }
         Role::Leader(Leader {
             flights: self.clone(),
             key: key.to_owned(),
-            slot,
+            flight,
             published: false,
         })
+    }
+
+    /// The cold flight of `key`, if one runs now.
+    pub(crate) fn cold(&self, key: &str) -> Option<Arc<Flight<B>>> {
+        if self.cold.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        by_key.get(key).filter(|f| f.cold).cloned()
     }
 
     #[cfg(test)]
@@ -91,7 +144,7 @@ impl<B: Clone> Flights<B> {
 pub(crate) struct Leader<B: Clone> {
     flights: Arc<Flights<B>>,
     key: String,
-    slot: Arc<Slot<B>>,
+    flight: Arc<Flight<B>>,
     published: bool,
 }
 
@@ -115,12 +168,15 @@ impl<B: Clone> Leader<B> {
             .unwrap_or_else(|e| e.into_inner());
         if by_key
             .get(&self.key)
-            .is_some_and(|s| Arc::ptr_eq(s, &self.slot))
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
         {
             by_key.remove(&self.key);
+            if self.flight.cold {
+                self.flights.cold.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         drop(by_key);
-        self.slot.send_replace(Some(shared));
+        self.flight.tx.send_replace(Some(shared));
     }
 }
 
@@ -147,13 +203,13 @@ mod tests {
     #[tokio::test]
     async fn followers_get_what_the_leader_publishes() {
         let flights = Arc::new(Flights::<()>::default());
-        let Role::Leader(leader) = flights.join("k") else {
+        let Role::Leader(leader) = flights.join("k", false) else {
             panic!("first is leader")
         };
-        let Role::Follower(rx) = flights.join("k") else {
+        let Role::Follower(rx) = flights.join("k", false) else {
             panic!("second follows")
         };
-        let Role::Leader(other) = flights.join("other") else {
+        let Role::Leader(other) = flights.join("other", false) else {
             panic!("other key leads")
         };
         leader.publish(Published::Entry(Bytes::from_static(b"v"), ()));
@@ -166,17 +222,49 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_leader_releases_its_followers() {
         let flights = Arc::new(Flights::<()>::default());
-        let Role::Leader(leader) = flights.join("k") else {
+        let Role::Leader(leader) = flights.join("k", false) else {
             panic!()
         };
-        let Role::Follower(rx) = flights.join("k") else {
+        let Role::Follower(rx) = flights.join("k", false) else {
             panic!()
         };
         drop(leader);
         assert!(matches!(follow(rx).await, Published::Retry));
         assert!(
-            matches!(flights.join("k"), Role::Leader(_)),
+            matches!(flights.join("k", false), Role::Leader(_)),
             "the next caller leads"
         );
+    }
+
+    #[tokio::test]
+    async fn callers_of_a_cold_flight_share_one_read_after_it() {
+        let flights = Arc::new(Flights::<u32>::default());
+        assert!(flights.cold("k").is_none(), "no flight");
+        let Role::Leader(warm) = flights.join("w", false) else {
+            panic!()
+        };
+        assert!(
+            flights.cold("w").is_none(),
+            "a flight with a value to serve"
+        );
+        let Role::Leader(leader) = flights.join("k", true) else {
+            panic!()
+        };
+        let a = flights.cold("k").expect("a cold flight");
+        let b = flights.cold("k").expect("a cold flight");
+        leader.publish(Published::Retry);
+        assert!(flights.cold("k").is_none(), "over");
+        a.ended().await;
+        b.ended().await;
+        let reads = AtomicUsize::new(0);
+        let read = || async {
+            reads.fetch_add(1, Ordering::SeqCst);
+            (Box::from(["t".to_owned()]), Some(7))
+        };
+        assert_eq!(a.reread(read()).await.1, Some(7));
+        assert_eq!(b.reread(read()).await.1, Some(7));
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "one read for both");
+        drop(warm);
+        assert_eq!(flights.cold.load(Ordering::SeqCst), 0);
     }
 }

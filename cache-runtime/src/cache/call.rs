@@ -15,7 +15,8 @@
 //! ```text
 //! fresh in memory? ─ yes ─────────────────────────────────────────► value   (no future)
 //! L1 copy?         ─ yes ─────────────────────────────────────────► value   (no round trip)
-//! lookup ─ Fresh ─────────────────────────────────────────────────► value
+//! lookup (after the key's cold flight, if one runs: one read shared by its waiters)
+//!        ─ Fresh ─────────────────────────────────────────────────► value
 //!        ─ RefreshEarly / Stale ─ refresh (background or inline) ─► value
 //!        ─ Expired (fail-safe) / absent / forced ─ load ─ follower: the leader's result
 //!                                                       ─ leader: lease ─ load ─ write
@@ -83,8 +84,17 @@ impl Cache {
             let order = self.inner.flights.ticket();
             let since = *began.get_or_insert(order);
             let first = since == order;
+            // A caller that arrives while its key's cold flight runs shares the read after it
+            // (a stampede sends two reads, not one per caller); a forced refresh loads anyway.
+            let cold = match first && !policy.force_refresh {
+                true => self.inner.flights.cold(call.key),
+                false => None,
+            };
             let looked = match self.flush_pending().await {
-                Ok(()) => self.lookup::<O::Value>(call, first, order).await,
+                Ok(()) => match cold {
+                    Some(flight) => self.lookup_after::<O::Value>(call, &flight, order).await,
+                    None => self.lookup::<O::Value>(call, first, order).await,
+                },
                 // Invalidations from an outage go first; until they are applied nothing is
                 // read. The call then counts as a failed lookup: an error and a miss.
                 Err(e) => {

@@ -54,7 +54,10 @@ impl Cache {
         L: Load<O>,
         M: RefreshMode<O, L>,
     {
-        let leader = match self.inner.flights.join(call.key) {
+        // Nothing to serve and nothing forced: the flight is cold, and callers arriving while
+        // it runs wait for it before they read.
+        let cold = fallback.is_none() && read.reached && !call.policy.force_refresh;
+        let leader = match self.inner.flights.join(call.key, cold) {
             Role::Leader(leader) => leader,
             Role::Follower(rx) => {
                 self.count_waited(call.spec);

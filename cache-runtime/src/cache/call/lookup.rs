@@ -8,6 +8,7 @@ use super::request::Call;
 use crate::cache::{Cache, now_ms};
 use crate::entry::{self, EntryTimes};
 use crate::error::StoreError;
+use crate::flight::Flight;
 use crate::phi::AuditOperation;
 use crate::stats::Sampled;
 use crate::store::{AnyStore, Store as _};
@@ -234,6 +235,50 @@ impl Cache {
                 return Err(e);
             }
         };
+        Ok(self.classify(call, read, record, started))
+    }
+
+    /// A lookup for a caller that found its key's [cold flight](crate::flight) running: it
+    /// waits for the flight to end, then takes the read that the callers waiting for it share
+    /// (sent after the flight ended, so after this caller arrived). A caller whose tags differ
+    /// from the shared read's, or whose shared read failed, reads for itself.
+    pub(crate) async fn lookup_after<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+        flight: &Flight<Read>,
+        order: u64,
+    ) -> Result<Lookup<T>, StoreError> {
+        self.count_waited(call.spec);
+        flight.ended().await;
+        let started = Sampled::start();
+        let (tags, read) = flight
+            .reread(async {
+                let tag_keys: Vec<String> = call.tags.iter().map(|t| self.tag_key(t)).collect();
+                let order = self.inner.flights.ticket();
+                let read = self.read_with_versions(call.key, &tag_keys, order).await;
+                if let Err(e) = &read {
+                    self.store_error(call.spec, "get", e);
+                }
+                (Box::from(call.tags), read.ok())
+            })
+            .await;
+        match read {
+            Some(read) if **tags == *call.tags => {
+                Ok(self.classify(call, read.clone(), true, started))
+            }
+            _ => self.lookup(call, true, order).await,
+        }
+    }
+
+    /// Decodes what `read` found and says where it stands; with `record`, counts the lookup
+    /// (and audits it).
+    fn classify<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+        read: Read,
+        record: bool,
+        started: Sampled,
+    ) -> Lookup<T> {
         let decoded = read.observed.as_ref().and_then(|b| {
             self.decode_live::<T, _>(call.key, b, call.tags, &read.versions, call.policy.phi)
                 .unwrap_or_else(|reason| {
@@ -261,7 +306,7 @@ impl Cache {
                 self.count_stale_hit(call.spec);
             }
         }
-        Ok(Lookup { found, read })
+        Lookup { found, read }
     }
 
     pub(super) fn audit_lookup(&self, call: Call<'_>, hit: bool) {

@@ -97,7 +97,7 @@ where
         refresher.submit(&key, priority, async move {
             // The flight is joined when the refresh runs, not while it waits in the queue:
             // a caller that misses meanwhile loads rather than waiting behind the queue.
-            let Role::Leader(leader) = bg.cache.inner.flights.join(&bg.key) else {
+            let Role::Leader(leader) = bg.cache.inner.flights.join(&bg.key, false) else {
                 return; // this process loads it already
             };
             bg.leader = Some(leader);
@@ -188,7 +188,7 @@ impl Cache {
             M::spawn_refresh(Background::of(self, call, read), load);
             return None;
         }
-        let Role::Leader(leader) = self.inner.flights.join(call.key) else {
+        let Role::Leader(leader) = self.inner.flights.join(call.key, false) else {
             return None; // this process refreshes it already
         };
         let lease = self.try_lease(call.key).await?;
