@@ -299,6 +299,8 @@ fn the_backplane_starts_again_in_a_later_runtime() {
 
 /// Counts how often a value is decoded.
 static DECODED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Held by the tests that count decodings, so that they never count each other's.
+static COUNTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A value that counts its decodings; `Clone` when `C` is.
 #[derive(Debug, PartialEq, serde::Serialize)]
@@ -337,6 +339,7 @@ async fn opaque(cache: &Cache, id: u64) -> Result<Counted<Opaque>, std::io::Erro
 /// decoded from the kept bytes on every hit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloneable_values_are_decoded_once() {
+    let _counting = COUNTING.lock().await;
     let server = RedisServer::start();
     let cache = on(&server);
     Reader::new(cache.clone()).serving().await;
@@ -368,4 +371,35 @@ async fn cloneable_values_are_decoded_once() {
             _ => assert_eq!(decodings, 100, "each hit decodes the kept bytes"),
         }
     }
+}
+
+/// On the in-process store (the L1 of its own process), a hit of a value that can be cloned
+/// clones the value the first hit decoded; a value written over it is decoded afresh, and a
+/// value that cannot be cloned is decoded on every hit.
+#[tokio::test]
+async fn memory_store_hits_decode_cloneable_values_once() {
+    let _counting = COUNTING.lock().await;
+    let cache = Cache::builder().build().unwrap();
+    assert_eq!(cloneable(&cache, 7).await.unwrap().0, 7);
+    assert_eq!(opaque(&cache, 8).await.unwrap().0, 8);
+    // The first hits decode and keep.
+    cloneable(&cache, 7).await.unwrap();
+    let decoded = DECODED.load(SeqCst);
+    for _ in 0..100 {
+        assert_eq!(cloneable(&cache, 7).await.unwrap().0, 7);
+    }
+    assert_eq!(DECODED.load(SeqCst) - decoded, 0, "decoded on memory hits");
+
+    cache
+        .set("cloneable:7", &Counted(70, ()), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(cloneable(&cache, 7).await.unwrap().0, 70, "the new value");
+    assert_eq!(cloneable(&cache, 7).await.unwrap().0, 70);
+
+    let decoded = DECODED.load(SeqCst);
+    for _ in 0..100 {
+        assert_eq!(opaque(&cache, 8).await.unwrap().0, 8);
+    }
+    assert_eq!(DECODED.load(SeqCst) - decoded, 100, "each hit decodes");
 }

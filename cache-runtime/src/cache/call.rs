@@ -56,7 +56,7 @@ impl Cache {
         L: Load<O>,
         M: RefreshMode<O, L>,
     {
-        if let Some(v) = self.fresh_in_memory::<O::Value>(call) {
+        if let Some(v) = self.fresh_in_memory::<O::Value>(call, sharing.value) {
             return O::from_cached(v);
         }
         let policy = call.policy;

@@ -2,6 +2,8 @@
 
 mod inspect;
 
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -41,7 +43,14 @@ impl std::fmt::Debug for MemoryStore {
 struct Slot {
     value: Bytes,
     expires_at: Instant,
+    /// The value decoded, for values that can be cloned: set by the first hit that decodes
+    /// it, so later hits clone instead of decoding. A write puts a new slot, and with it an
+    /// empty one. `None` for what is not an entry (tag versions, leases, counters).
+    decoded: Option<Decoded>,
 }
+
+/// A decoded value shared by the hits of one stored entry.
+pub(crate) type Decoded = Arc<OnceLock<Arc<dyn Any + Send + Sync>>>;
 
 struct PerEntryTtl;
 
@@ -89,6 +98,11 @@ impl MemoryStore {
         self.live(key).map(|s| s.value)
     }
 
+    /// The bytes under `key`, with the slot for their decoded value.
+    pub(crate) fn read_decoded(&self, key: &str) -> Option<(Bytes, Option<Decoded>)> {
+        self.live(key).map(|s| (s.value, s.decoded))
+    }
+
     fn live(&self, key: &str) -> Option<Slot> {
         // No expiry check of our own: moka's `get` compares the entry's expiry (set from
         // `expires_at` by `PerEntryTtl`) with the clock reading it takes anyway, maintenance
@@ -104,8 +118,14 @@ impl Store for MemoryStore {
 
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
         let expires_at = Self::deadline(Instant::now(), ttl);
-        self.inner
-            .insert(key.to_owned(), Slot { value, expires_at });
+        self.inner.insert(
+            key.to_owned(),
+            Slot {
+                value,
+                expires_at,
+                decoded: Some(Decoded::default()),
+            },
+        );
         Ok(())
     }
 
@@ -127,6 +147,7 @@ impl Store for MemoryStore {
                 Slot {
                     value,
                     expires_at: Self::deadline(now, ttl),
+                    decoded: Some(Decoded::default()),
                 },
             );
         }
@@ -184,6 +205,7 @@ impl Store for MemoryStore {
                 Op::Put(Slot {
                     value,
                     expires_at: Self::deadline(now, ttl),
+                    decoded: Some(Decoded::default()),
                 })
             } else {
                 Op::Nop
@@ -218,6 +240,7 @@ impl Store for MemoryStore {
                     Op::Put(Slot {
                         value: Bytes::from(entry::tombstone()),
                         expires_at,
+                        decoded: None,
                     })
                 });
         }
@@ -234,6 +257,7 @@ impl Store for MemoryStore {
                 Op::Put(Slot {
                     value: version,
                     expires_at,
+                    decoded: None,
                 })
             });
         }
@@ -251,6 +275,7 @@ impl Store for MemoryStore {
                         Op::Put(Slot {
                             value: slot.value,
                             expires_at,
+                            decoded: slot.decoded,
                         })
                     }
                     _ => Op::Nop,
@@ -300,6 +325,7 @@ impl Store for MemoryStore {
                 None => Op::Put(Slot {
                     value: Bytes::copy_from_slice(token),
                     expires_at: Self::deadline(now, ttl),
+                    decoded: None,
                 }),
             }
         });
@@ -347,6 +373,7 @@ impl Store for MemoryStore {
                 Op::Put(Slot {
                     value: Bytes::from(next.to_string()),
                     expires_at: Self::deadline(now, Duration::MAX),
+                    decoded: None,
                 })
             });
         Ok(Some(next))
@@ -374,6 +401,7 @@ impl Store for MemoryStore {
                 Some(tat) => Op::Put(Slot {
                     value: Bytes::copy_from_slice(&tat.to_be_bytes()),
                     expires_at: Self::deadline(now, Duration::from_micros(tat - now_us)),
+                    decoded: None,
                 }),
                 None => Op::Nop,
             }

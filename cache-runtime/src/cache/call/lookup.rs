@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use super::outcome::Keep;
 use super::request::Call;
 use crate::cache::{Cache, now_ms};
 use crate::entry::{self, EntryTimes};
@@ -327,7 +328,15 @@ impl Cache {
     /// do (another store, nothing stored, a stale, expired or undecodable entry, early
     /// refresh configured, a tag without a version yet, invalidations waiting to be applied, a
     /// forced refresh); nothing is counted then, so the full path's lookup is the one counted.
-    pub(crate) fn fresh_in_memory<T: DeserializeOwned>(&self, call: Call<'_>) -> Option<T> {
+    ///
+    /// With `keep` (values that can be cloned), the first hit of an entry keeps its decoded
+    /// value beside the bytes, and later hits clone it instead of decoding; protected values
+    /// are opened on every hit, never kept decoded.
+    pub(crate) fn fresh_in_memory<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+        keep: Option<&Keep<T>>,
+    ) -> Option<T> {
         let AnyStore::Memory(store) = &self.inner.store else {
             return None;
         };
@@ -343,7 +352,7 @@ impl Cache {
             return None;
         }
         let started = Sampled::start();
-        let bytes = store.read(call.key)?;
+        let (bytes, decoded) = store.read_decoded(call.key)?;
         let mut versions = Vec::with_capacity(call.tags.len());
         for tag in call.tags {
             // A tag without a version yet gets one on the full path first.
@@ -355,7 +364,20 @@ impl Cache {
         if age(&raw.times, None) != Age::Fresh {
             return None;
         }
-        let value = self.open_payload(call.key, &raw, policy.phi).ok()?;
+        let keep = keep.zip(decoded).filter(|_| !policy.phi);
+        let kept = keep
+            .as_ref()
+            .and_then(|(k, d)| d.get().and_then(|any| (k.from_any)(&**any)));
+        let value = match kept {
+            Some(value) => value,
+            None => {
+                let value = self.open_payload(call.key, &raw, policy.phi).ok()?;
+                if let Some((k, d)) = keep {
+                    let _ = d.set((k.to_any)(&value));
+                }
+                value
+            }
+        };
         self.count_lookup(call.spec, true, started.elapsed());
         self.audit_lookup(call, true);
         Some(value)
