@@ -162,6 +162,15 @@ fn hits(runtime: &tokio::runtime::Runtime, server: &RedisServer) -> Table {
             get_shared_order(cache, 1).await.expect("load");
         }
     });
+    // The in-process store of a cache without Redis: the L1 of its own process.
+    let mem: &'static Cache = Box::leak(Box::new(Cache::builder().build().expect("a cache")));
+    runtime.block_on(async {
+        for _ in 0..3 {
+            get_order(mem, 1).await.expect("load");
+            get_tagged_order(mem, 1).await.expect("load");
+            get_shared_order(mem, 1).await.expect("load");
+        }
+    });
     let hits_before = cache.stats().total.l1_hits;
     let moka: &'static moka::sync::Cache<u64, Arc<Order>> =
         Box::leak(Box::new(moka::sync::Cache::new(10_000)));
@@ -198,6 +207,33 @@ fn hits(runtime: &tokio::runtime::Runtime, server: &RedisServer) -> Table {
             black_box(get_shared_order(cache, black_box(1)).await.ok());
         }
     });
+    hit_row(
+        &mut table,
+        "`#[cached]` in-process store hit, `Order` (a clone returned)",
+        || {
+            || async {
+                black_box(get_order(mem, black_box(1)).await.ok());
+            }
+        },
+    );
+    hit_row(
+        &mut table,
+        "`#[cached]` in-process store hit, `Order`, 2 tags",
+        || {
+            || async {
+                black_box(get_tagged_order(mem, black_box(1)).await.ok());
+            }
+        },
+    );
+    hit_row(
+        &mut table,
+        "`#[cached]` in-process store hit, `Arc<Order>`",
+        || {
+            || async {
+                black_box(get_shared_order(mem, black_box(1)).await.ok());
+            }
+        },
+    );
     hit_row(&mut table, "moka `get` (`Arc<Order>`)", || {
         || {
             black_box(moka.get(&black_box(1)));
