@@ -193,7 +193,10 @@ async fn redis_hits(server: &RedisServer, defaults: &Cache, deflate: &Cache) {
             ),
             ("cachette, defaults, 2 tags", format!("hits:t:{size}")),
             ("cachette, deflate", format!("hits-deflate:h:{size}")),
-            ("`cached` 4.1", format!("cached-redis-store:cached-hits:{size}")),
+            (
+                "`cached` 4.1",
+                format!("cached-redis-store:cached-hits:{size}"),
+            ),
         ];
         for (i, (name, key)) in names.iter().enumerate() {
             table.row(vec![

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use cachette::{
-    BuildError, Cache, CacheBuilder, CacheError, Codec, Compress, LoadOptions, MemoryStore,
+    BuildError, Cache, CacheBuilder, CacheError, Codec, Compress, Compression, LoadOptions,
+    MemoryStore,
 };
 use serde::{Deserialize, Serialize};
 use support::RedisServer;
@@ -110,6 +111,7 @@ on_both_backends!(
     values_over_max_entry_bytes_are_not_stored,
     large_repetitive_values_are_compressed,
     entries_record_their_codec,
+    entries_record_their_compression,
 );
 
 /// `get_or_load` of `key` with a loader that counts its runs and returns `value`.
@@ -502,6 +504,39 @@ async fn entries_record_their_codec(backend: Backend) {
         assert!(
             !contains(&entry, b"\"name\""),
             "the postcard entry is not JSON"
+        );
+    }
+}
+
+/// Entries compressed by LZ4 (the default) and by deflate are read by caches set either way:
+/// changing the setting never turns the entries already stored into misses.
+async fn entries_record_their_compression(backend: Backend) {
+    let lz4 = backend.cache();
+    let deflate = backend.cache_with(|b| b.compression(Compression::Deflate));
+    let value: String = "cachette compresses ".repeat(400);
+    lz4.set("by-lz4", &value, MINUTE).await.unwrap();
+    deflate.set("by-deflate", &value, MINUTE).await.unwrap();
+    for (cache, name) in [(&lz4, "lz4"), (&deflate, "deflate")] {
+        for key in ["by-lz4", "by-deflate"] {
+            assert_eq!(
+                cache.get::<String>(key).await.unwrap().as_ref(),
+                Some(&value),
+                "{key} read by the {name} cache"
+            );
+        }
+    }
+    if let Some(mut conn) = backend.raw() {
+        let lz4_entry = raw_get(&mut conn, "t:by-lz4").expect("in Redis");
+        let deflate_entry = raw_get(&mut conn, "t:by-deflate").expect("in Redis");
+        assert!(lz4_entry.len() < value.len() / 4, "{}", lz4_entry.len());
+        assert!(
+            deflate_entry.len() < value.len() / 4,
+            "{}",
+            deflate_entry.len()
+        );
+        assert_ne!(
+            lz4_entry[1], deflate_entry[1],
+            "each entry's flags name its algorithm"
         );
     }
 }
