@@ -414,3 +414,40 @@ async fn the_virtual_clock_applies_to_fail_safe_grace_on_the_service_api() {
         "past it"
     );
 }
+
+/// An L1 copy is served no longer than its deadline on the cache's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_copies_expire_on_the_virtual_clock() {
+    let server = RedisServer::start();
+    let clock = TestClock::new();
+    let cache = Cache::builder()
+        .redis(server.url())
+        .prefix("t")
+        .l1_max_bytes(1 << 20)
+        .clock(&clock)
+        .build()
+        .unwrap();
+    let loads = AtomicU32::new(0);
+    let o = LoadOptions::ttl(Duration::from_secs(600));
+    let read = || async {
+        cache
+            .get_or_load("k", &o, || async {
+                Ok::<u32, String>(loads.fetch_add(1, SeqCst) + 1)
+            })
+            .await
+    };
+    // Read until the value is served from L1 (once the backplane has proven its channel).
+    let mut served_from_l1 = false;
+    for _ in 0..1000 {
+        let before = cache.stats().total.l1_hits;
+        assert_eq!(read().await, Ok(1));
+        if cache.stats().total.l1_hits > before {
+            served_from_l1 = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(served_from_l1, "the value never reached L1");
+    clock.advance(Duration::from_secs(601));
+    assert_eq!(read().await, Ok(2), "the copy expired with its entry");
+}

@@ -61,6 +61,8 @@ struct State {
     delayed: AtomicU64,
     garbled: AtomicU64,
     skipped: AtomicU64,
+    /// Calls since the schedule of [`Faults::fail_every`] was set.
+    scheduled: AtomicU64,
 }
 
 /// What the next calls suffer.
@@ -120,7 +122,7 @@ impl Faults {
 
     /// Fails one store call in `n` (the `n`th, the `2n`th, …, counted from now); `0` stops it.
     pub fn fail_every(&self, n: u64) {
-        self.state.calls.store(0, Relaxed);
+        self.state.scheduled.store(0, Relaxed);
         self.plan().every = (n > 0).then_some(n);
     }
 
@@ -168,6 +170,7 @@ impl Faults {
             &s.delayed,
             &s.garbled,
             &s.skipped,
+            &s.scheduled,
         ] {
             c.store(0, Relaxed);
         }
@@ -210,7 +213,8 @@ impl Faults {
     /// Decides the fate of one call: `Err` to fail it, `Ok` to make it.
     fn decide(&self) -> Result<(), StoreError> {
         let s = &self.state;
-        let call = s.calls.fetch_add(1, Relaxed) + 1;
+        s.calls.fetch_add(1, Relaxed);
+        let call = s.scheduled.fetch_add(1, Relaxed) + 1;
         if self.breaker().is_some_and(|b| !b.allow()) {
             s.skipped.fetch_add(1, Relaxed);
             return Err(StoreError::CircuitOpen);

@@ -34,10 +34,12 @@ thread_local! {
 /// use cache_runtime::{Cache, testing};
 ///
 /// let cache = Cache::builder().prefix("test-a").build().unwrap();
-/// testing::scope(&cache, async {
-///     assert_eq!(cache_runtime::__macro_support::global().prefix(), "test-a:");
+/// let answer = testing::scope(&cache, async {
+///     // `#[cached]` functions called here read and write `cache` (keys `test-a:…`).
+///     42
 /// })
 /// .await;
+/// assert_eq!(answer, 42);
 /// # }
 /// ```
 pub async fn scope<F: Future>(cache: &Cache, test: F) -> F::Output {
@@ -46,8 +48,13 @@ pub async fn scope<F: Future>(cache: &Cache, test: F) -> F::Output {
 
 /// Runs `test` with caching off for every cached function called in this task, whatever
 /// cache it uses (the global one or its own `cache = ..`): each call runs its body, nothing
-/// is read or written. Tests running beside it in other tasks or threads are untouched; tasks
-/// spawned inside do not inherit it.
+/// is read or written, and `#[invalidate]` functions invalidate nothing. Tests running beside
+/// it in other tasks or threads are untouched; tasks spawned inside do not inherit it.
+///
+/// It covers the macros' calls; for a [`Cache`] used directly
+/// ([`get_or_load`](Cache::get_or_load)), give the test [`Cache::disabled`] (or a builder
+/// with [`disabled(true)`](crate::CacheBuilder::disabled)): a per-cache setting, which touches
+/// no other cache.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
