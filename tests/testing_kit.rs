@@ -451,3 +451,52 @@ async fn l1_copies_expire_on_the_virtual_clock() {
     clock.advance(Duration::from_secs(601));
     assert_eq!(read().await, Ok(2), "the copy expired with its entry");
 }
+
+/// The store scan as a PHI test uses it: a sealed value shows neither the name nor the
+/// identifier, while the same record stored unsealed does.
+#[tokio::test]
+async fn the_store_scan_tells_sealed_values_from_plaintext_ones() {
+    use cachette::healthcare::{Healthcare, HmacIdHasher, Keyring};
+
+    const NAME: &[u8] = b"Zebulon Quartermaine";
+    const MRN: &str = "MRN-0042";
+    let ring = Keyring::new([("k1".to_owned(), [1u8; 32])]).unwrap();
+    let cache = Cache::builder()
+        .sealer(Arc::new(ring))
+        .id_hasher(Arc::new(HmacIdHasher::new(&[42; 32]).unwrap()))
+        .compression_threshold(None)
+        .build()
+        .unwrap();
+    let phi = Healthcare::new(cache.clone());
+    let record = "Zebulon Quartermaine, allergic to penicillin".to_owned();
+    let fetch = {
+        let record = record.clone();
+        move || std::future::ready(Ok::<_, String>(record))
+    };
+    assert_eq!(
+        phi.cache_patient_records(MRN, "clinic-7", fetch).await,
+        Ok(record.clone())
+    );
+    assert!(!cache.list_keys("*", 10).await.unwrap().keys.is_empty());
+    assert!(
+        stored_values_containing(&cache, NAME)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        stored_values_containing(&cache, MRN.as_bytes())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    cache
+        .set("unsealed", &record, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_values_containing(&cache, NAME).await.unwrap(),
+        ["unsealed"]
+    );
+}
