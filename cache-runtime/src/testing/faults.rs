@@ -25,6 +25,9 @@ const GARBAGE: &[u8] = b"\xfe\xfdcachette::testing garbage";
 /// [`circuit_breaker`](crate::CacheBuilder::circuit_breaker) settings), so an outage long
 /// enough opens it, as it would a Redis store's: calls then skip the store until the cool-down
 /// (real time) ends and a probe succeeds. [`Injected`] counts what happened.
+/// [`Cache::health`](crate::Cache::health) pings through the faults too (and reports this
+/// breaker); listing keys, the store's memory and [`stored_values_containing`](super::stored_values_containing)
+/// go past them.
 ///
 /// A cache with faults keeps the promise of every cache: a store that fails only costs the
 /// caching, never the call.
