@@ -266,6 +266,10 @@ fn key_of_renders_the_key_without_running_the_call() {
         Some("shop:order:a%3Ab:9"),
         "prefixed, and the argument escaped"
     );
+    assert_eq!(
+        cachette::testing::key_of!(get_user(&calls, 8)).as_deref(),
+        Some("user:8")
+    );
     assert_eq!(calls.load(SeqCst), 0, "no body ran");
     assert_eq!(key_of(async { 1 }), None, "not a cached call");
 }

@@ -3,8 +3,9 @@
 //!
 //! - [`TestClock`]: advance the time a cache judges its entries by, without sleeping.
 //! - [`Faults`]: make the store fail, stall, return garbage or go away, and count it.
-//! - [`Mark`], [`stored_values_containing`], [`key_of`]: what happened since a point of the
-//!   test, what the store holds, which key a call uses.
+//! - [`Mark`], [`stored_values_containing`], [`key_of`](fn@key_of) (or
+//!   [`key_of!`](macro@key_of)): what happened since a point of the test, what the store
+//!   holds, which key a call uses.
 //! - [`scope`], [`pass_through`]: give one test's `#[cached]` functions a cache of their own,
 //!   or none, without touching the tests running beside it.
 //!
@@ -41,3 +42,5 @@ pub use self::faults::{Faults, Injected};
 pub use self::probe::{Mark, stored_values_containing};
 pub use self::scope::{key_of, pass_through, scope};
 pub(crate) use self::scope::{pass_through_active, probe_key, scoped_global};
+/// The [`key_of!`](macro@crate::key_of) macro.
+pub use crate::key_of;

@@ -92,6 +92,21 @@ pub fn key_of<F: Future>(call: F) -> Option<String> {
     PROBE.with(|p| p.replace(previous)).flatten()
 }
 
+/// [`key_of`](fn@crate::testing::key_of) as a macro, for tests that read better with one:
+/// `key_of!(get_user(7))` is `key_of(get_user(7))`.
+///
+/// ```
+/// use cache_runtime::testing::key_of;
+///
+/// assert_eq!(key_of!(async { 1 }), None);
+/// ```
+#[macro_export]
+macro_rules! key_of {
+    ($call:expr $(,)?) => {
+        $crate::testing::key_of($call)
+    };
+}
+
 /// Whether a cached call on `key` is being probed by [`key_of`] (then the key is recorded and
 /// the call must go no further).
 pub(crate) fn probe_key(key: &str) -> bool {
