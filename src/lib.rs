@@ -74,6 +74,14 @@ pub mod http {
 /// Types that render into cache keys; see [`KeyPart`](trait@KeyPart).
 pub use cache_runtime::KeyPart;
 
+/// Testing code that caches: a virtual clock, fault injection, probes and per-test scopes.
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing {
+    #[doc(inline)]
+    pub use cache_runtime::testing::*;
+}
+
 /// Healthcare data rules: compliance levels and their TTL caps.
 #[cfg(feature = "healthcare")]
 #[cfg_attr(docsrs, doc(cfg(feature = "healthcare")))]

@@ -1,6 +1,9 @@
 //! Freshness through the service API, on the memory store and on a real `redis-server`:
 //! stale-while-revalidate, single flight, fail-safe, loader timeout, jitter, early refresh,
 //! force refresh. Multi-process behaviour is in `tests/stampede.rs`.
+//!
+//! Each cache runs on a virtual clock of its own (`cachette::testing::TestClock`): where a
+//! test waits for a value to go stale or expire, it advances the clock instead of sleeping.
 
 mod support;
 
@@ -8,10 +11,52 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
+use cachette::testing::TestClock;
 use cachette::{Cache, LoadOptions};
-use support::caches::{cluster, memory, redis};
+use support::{RedisCluster, RedisServer};
 
-on_both!(
+/// Runs each named `async fn(Cache, TestClock)` as three tests, on a cache in process, on a
+/// `redis-server` and on a Redis Cluster of its own, each on a virtual clock of its own.
+macro_rules! on_all_with_clock {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   let clock = super::TestClock::new();
+                   let cache = super::Cache::builder().prefix("t").clock(&clock).build().unwrap();
+                   super::$name(cache, clock).await;
+               } )*
+        }
+        mod redis_server {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   let (clock, server) = (super::TestClock::new(), super::RedisServer::start());
+                   let cache = super::Cache::builder()
+                       .redis(server.url())
+                       .prefix("t")
+                       .clock(&clock)
+                       .build()
+                       .unwrap();
+                   super::$name(cache, clock).await;
+               } )*
+        }
+        mod redis_cluster {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   let (clock, cluster) = (super::TestClock::new(), super::RedisCluster::start(3, 1));
+                   let cache = super::Cache::builder()
+                       .redis_cluster(cluster.urls())
+                       .prefix("t")
+                       .clock(&clock)
+                       .build()
+                       .unwrap();
+                   super::$name(cache, clock).await;
+               } )*
+        }
+    };
+}
+
+on_all_with_clock!(
     stale_values_are_served_at_once_and_refreshed_once,
     concurrent_misses_share_one_load,
     a_cancelled_caller_does_not_cancel_the_others,
@@ -45,7 +90,7 @@ fn loader(
 
 const SHORT: Duration = Duration::from_millis(150);
 
-async fn stale_values_are_served_at_once_and_refreshed_once(cache: Cache) {
+async fn stale_values_are_served_at_once_and_refreshed_once(cache: Cache, clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
     let o = LoadOptions::ttl(Duration::from_secs(60)).stale(SHORT);
     assert_eq!(
@@ -54,7 +99,7 @@ async fn stale_values_are_served_at_once_and_refreshed_once(cache: Cache) {
             .await,
         Ok(1)
     );
-    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+    clock.advance(SHORT + Duration::from_millis(50));
 
     // 50 concurrent stale reads: all get the old value without waiting for the 300 ms
     // loader, and exactly one refresh runs.
@@ -80,7 +125,7 @@ async fn stale_values_are_served_at_once_and_refreshed_once(cache: Cache) {
     assert_eq!(cache.stats().total.refreshes, 1);
 }
 
-async fn concurrent_misses_share_one_load(cache: Cache) {
+async fn concurrent_misses_share_one_load(cache: Cache, _clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
     let o = LoadOptions::ttl(Duration::from_secs(60));
     let mut tasks = tokio::task::JoinSet::new();
@@ -103,7 +148,7 @@ async fn concurrent_misses_share_one_load(cache: Cache) {
     );
 }
 
-async fn a_cancelled_caller_does_not_cancel_the_others(cache: Cache) {
+async fn a_cancelled_caller_does_not_cancel_the_others(cache: Cache, _clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
     let o = LoadOptions::ttl(Duration::from_secs(60));
     let first = {
@@ -133,7 +178,7 @@ async fn a_cancelled_caller_does_not_cancel_the_others(cache: Cache) {
     );
 }
 
-async fn fail_safe_serves_the_old_value_when_the_loader_fails(cache: Cache) {
+async fn fail_safe_serves_the_old_value_when_the_loader_fails(cache: Cache, clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
     let o = LoadOptions::ttl(SHORT).fail_safe(Duration::from_secs(3600));
     assert_eq!(
@@ -142,7 +187,7 @@ async fn fail_safe_serves_the_old_value_when_the_loader_fails(cache: Cache) {
             .await,
         Ok(1)
     );
-    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+    clock.advance(SHORT + Duration::from_millis(50));
     let failing = loader(&runs, Duration::ZERO, Err("database down"));
     assert_eq!(
         cache.get_or_load_owned("fs", &o, failing).await,
@@ -158,51 +203,44 @@ async fn fail_safe_serves_the_old_value_when_the_loader_fails(cache: Cache) {
 }
 
 /// Regression: each failed reload rewrote the old value with a fresh grace, so a loader that
-/// kept failing served the old value for ever (3 s with a 300 ms grace).
-async fn the_fail_safe_grace_counts_from_the_first_expiry(cache: Cache) {
+/// kept failing served the old value for ever.
+async fn the_fail_safe_grace_counts_from_the_first_expiry(cache: Cache, clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
-    let grace = Duration::from_secs(1);
-    let o = LoadOptions::ttl(SHORT).fail_safe(grace);
+    let ttl = Duration::from_secs(300);
+    let grace = Duration::from_secs(60);
+    let o = LoadOptions::ttl(ttl).fail_safe(grace);
     assert_eq!(
         cache
             .get_or_load_owned("g", &o, loader(&runs, Duration::ZERO, Ok(1)))
             .await,
         Ok(1)
     );
-    // The load started before this: the entry expires by `filled + SHORT` and its grace
-    // ends by `filled + SHORT + grace`.
-    let filled = std::time::Instant::now();
-    let grace_over = filled + SHORT + grace;
-    tokio::time::sleep(SHORT + Duration::from_millis(20)).await;
+    // Expired, within the grace: the old value, written back for the throttle (5 s) each time
+    // the loader fails again, never past the grace counted from the first expiry.
+    clock.advance(ttl + Duration::from_secs(1));
+    let mut advanced = ttl + Duration::from_secs(1);
+    while advanced < ttl + grace - Duration::from_secs(2) {
+        assert_eq!(
+            cache
+                .get_or_load_owned("g", &o, loader(&runs, Duration::ZERO, Err("down")))
+                .await,
+            Ok(1),
+            "within the grace ({advanced:?} after the load): the old value"
+        );
+        clock.advance(Duration::from_secs(10));
+        advanced += Duration::from_secs(10);
+    }
+    clock.advance(ttl + grace + Duration::from_secs(1) - advanced);
     assert_eq!(
         cache
             .get_or_load_owned("g", &o, loader(&runs, Duration::ZERO, Err("down")))
             .await,
-        Ok(1),
-        "within the grace: the old value"
+        Err("down".to_owned()),
+        "past the grace: the loader's error"
     );
-    let mut served_after_grace = 0;
-    loop {
-        let asked = std::time::Instant::now();
-        let got = cache
-            .get_or_load_owned("g", &o, loader(&runs, Duration::ZERO, Err("down")))
-            .await;
-        if asked > grace_over && got.is_ok() {
-            served_after_grace += 1;
-        }
-        if got.is_err() {
-            break;
-        }
-        assert!(
-            asked < grace_over + Duration::from_secs(3),
-            "the old value is still served 3 s after its grace"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(served_after_grace, 0, "served past its grace");
 }
 
-async fn without_fail_safe_the_error_is_returned(cache: Cache) {
+async fn without_fail_safe_the_error_is_returned(cache: Cache, clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
     let o = LoadOptions::ttl(SHORT);
     assert_eq!(
@@ -211,7 +249,7 @@ async fn without_fail_safe_the_error_is_returned(cache: Cache) {
             .await,
         Ok(1)
     );
-    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+    clock.advance(SHORT + Duration::from_millis(50));
     let failing = loader(&runs, Duration::ZERO, Err("database down"));
     assert_eq!(
         cache.get_or_load_owned("nfs", &o, failing).await,
@@ -219,7 +257,7 @@ async fn without_fail_safe_the_error_is_returned(cache: Cache) {
     );
 }
 
-async fn a_slow_loader_past_its_timeout_serves_the_old_value(cache: Cache) {
+async fn a_slow_loader_past_its_timeout_serves_the_old_value(cache: Cache, clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
     let o = LoadOptions::ttl(SHORT)
         .fail_safe(Duration::from_secs(3600))
@@ -230,7 +268,7 @@ async fn a_slow_loader_past_its_timeout_serves_the_old_value(cache: Cache) {
             .await,
         Ok(1)
     );
-    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+    clock.advance(SHORT + Duration::from_millis(50));
     let slow = loader(&runs, Duration::from_millis(400), Ok(2));
     assert_eq!(
         cache.get_or_load_owned("to", &o, slow).await,
@@ -249,7 +287,7 @@ async fn a_slow_loader_past_its_timeout_serves_the_old_value(cache: Cache) {
 
 /// Regression: a load past its timeout went on in the background but gave up its flight, so
 /// every later caller started another: 20 loads of one key ran at once.
-async fn a_load_past_its_timeout_stays_the_only_load_of_its_key(cache: Cache) {
+async fn a_load_past_its_timeout_stays_the_only_load_of_its_key(cache: Cache, clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
     let o = LoadOptions::ttl(SHORT)
         .fail_safe(Duration::from_secs(3600))
@@ -258,7 +296,7 @@ async fn a_load_past_its_timeout_stays_the_only_load_of_its_key(cache: Cache) {
         .get_or_load_owned("one", &o, loader(&runs, Duration::ZERO, Ok(1)))
         .await;
     assert_eq!(first, Ok(1));
-    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+    clock.advance(SHORT + Duration::from_millis(50));
 
     // The database hangs until the gate opens: every caller gets the old value after the
     // timeout, and only the first one's load runs.
@@ -289,7 +327,7 @@ async fn a_load_past_its_timeout_stays_the_only_load_of_its_key(cache: Cache) {
 /// Regression: with an inline loader (`get_or_load`), a leader past its timeout sent its
 /// followers round again instead of serving them the old value; after three rounds they ran
 /// the slow loader uncached, with no timeout at all.
-async fn inline_callers_past_the_timeout_are_served_the_old_value(cache: Cache) {
+async fn inline_callers_past_the_timeout_are_served_the_old_value(cache: Cache, clock: TestClock) {
     let o = LoadOptions::ttl(SHORT)
         .fail_safe(Duration::from_secs(3600))
         .timeout(Duration::from_millis(30));
@@ -297,7 +335,7 @@ async fn inline_callers_past_the_timeout_are_served_the_old_value(cache: Cache) 
         .get_or_load("inline", &o, || async { Ok::<u32, String>(1) })
         .await;
     assert_eq!(first, Ok(1));
-    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+    clock.advance(SHORT + Duration::from_millis(50));
 
     // The database hangs until the end of the test.
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
@@ -319,7 +357,7 @@ async fn inline_callers_past_the_timeout_are_served_the_old_value(cache: Cache) 
     gate.add_permits(100);
 }
 
-async fn jitter_spreads_ttls_below_the_ttl(cache: Cache) {
+async fn jitter_spreads_ttls_below_the_ttl(cache: Cache, _clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
     let ttl = Duration::from_secs(1000);
     let o = LoadOptions::ttl(ttl).jitter(20);
@@ -341,7 +379,7 @@ async fn jitter_spreads_ttls_below_the_ttl(cache: Cache) {
     assert!(spread > 20.0, "TTLs spread out: {spread:.1}s");
 }
 
-async fn early_refresh_reloads_before_staleness(cache: Cache) {
+async fn early_refresh_reloads_before_staleness(cache: Cache, _clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
     // A huge beta makes XFetch refresh on the first hit; the value is still fresh and served.
     let o = LoadOptions::ttl(Duration::from_secs(600)).early(1e9);
@@ -379,7 +417,7 @@ async fn early_refresh_reloads_before_staleness(cache: Cache) {
     assert_eq!(runs.load(SeqCst), before);
 }
 
-async fn force_refresh_bypasses_the_cached_value(cache: Cache) {
+async fn force_refresh_bypasses_the_cached_value(cache: Cache, _clock: TestClock) {
     let runs = Arc::new(AtomicU32::new(0));
     let o = LoadOptions::ttl(Duration::from_secs(60));
     cache
@@ -405,14 +443,20 @@ async fn force_refresh_bypasses_the_cached_value(cache: Cache) {
 /// A background refresh that fails keeps the stale value, and is counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_refresh_keeps_the_stale_value() {
-    let (cache, _server) = redis();
+    let (clock, server) = (TestClock::new(), RedisServer::start());
+    let cache = Cache::builder()
+        .redis(server.url())
+        .prefix("t")
+        .clock(&clock)
+        .build()
+        .unwrap();
     let runs = Arc::new(AtomicU32::new(0));
     let o = LoadOptions::ttl(Duration::from_secs(60)).stale(SHORT);
     cache
         .get_or_load_owned("r", &o, loader(&runs, Duration::ZERO, Ok(1)))
         .await
         .unwrap();
-    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+    clock.advance(SHORT + Duration::from_millis(50));
     let failing = loader(&runs, Duration::ZERO, Err("down"));
     assert_eq!(cache.get_or_load_owned("r", &o, failing).await, Ok(1));
     for _ in 0..100 {
@@ -429,7 +473,8 @@ async fn a_failed_refresh_keeps_the_stale_value() {
 /// that refreshes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn borrowing_loaders_refresh_in_one_caller() {
-    let (cache, _server) = memory();
+    let clock = TestClock::new();
+    let cache = Cache::builder().clock(&clock).build().unwrap();
     let runs = AtomicU32::new(0);
     let o = LoadOptions::ttl(Duration::from_secs(60)).stale(SHORT);
     let load = |v: u32| {
@@ -441,7 +486,7 @@ async fn borrowing_loaders_refresh_in_one_caller() {
         }
     };
     cache.get_or_load("b", &o, load(1)).await.unwrap();
-    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+    clock.advance(SHORT + Duration::from_millis(50));
     let (a, b) = tokio::join!(cache.get_or_load("b", &o, load(2)), async {
         tokio::time::sleep(Duration::from_millis(20)).await;
         cache.get_or_load("b", &o, load(3)).await
@@ -454,7 +499,12 @@ async fn borrowing_loaders_refresh_in_one_caller() {
 /// A loader that panics in a background refresh loses that refresh only: later refreshes run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_refresh_does_not_stop_later_ones() {
-    let cache = Cache::builder().refresh_limits(16, 1).build().unwrap();
+    let clock = TestClock::new();
+    let cache = Cache::builder()
+        .refresh_limits(16, 1)
+        .clock(&clock)
+        .build()
+        .unwrap();
     let o = LoadOptions::ttl(Duration::from_secs(60)).stale(SHORT);
     let runs = Arc::new(AtomicU32::new(0));
     for key in ["p1", "p2"] {
@@ -463,7 +513,7 @@ async fn a_panicking_refresh_does_not_stop_later_ones() {
             .await
             .unwrap();
     }
-    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+    clock.advance(SHORT + Duration::from_millis(50));
     let panics = || async { panic!("the loader panicked") };
     let _: Result<u32, String> = cache.get_or_load_owned("p1", &o, panics).await;
     tokio::time::sleep(Duration::from_millis(50)).await;

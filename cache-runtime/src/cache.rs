@@ -55,7 +55,7 @@ use crate::store::AnyStore;
 /// ```
 #[derive(Clone)]
 pub struct Cache {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {
@@ -90,6 +90,8 @@ pub(crate) struct Inner {
     pub(crate) pending: pending::Pending,
     pub(crate) stats: Counters,
     pub(crate) last_error_log_ms: AtomicU64,
+    /// The clock entries are judged by: the wall clock, or a test's virtual clock.
+    pub(crate) clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for Cache {
@@ -135,6 +137,12 @@ impl Cache {
         Cache { inner }
     }
 
+    /// Unix time in ms as this cache sees it (see [`Clock`](crate::clock::Clock)).
+    #[inline]
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
     /// The key prefix every key of this cache starts with (empty, or ending in `:`).
     pub fn prefix(&self) -> &str {
         &self.inner.prefix
@@ -169,6 +177,8 @@ impl Cache {
         match &self.inner.store {
             AnyStore::Memory(_) => Ok(()),
             AnyStore::Redis(r) => Ok(r.ping().await?),
+            #[cfg(feature = "testing")]
+            AnyStore::Faulty(f) => Ok(f.ping().await?),
         }
     }
 
@@ -177,6 +187,8 @@ impl Cache {
         match &self.inner.store {
             AnyStore::Memory(_) => Duration::from_millis(250),
             AnyStore::Redis(r) => r.command_timeout(),
+            #[cfg(feature = "testing")]
+            AnyStore::Faulty(f) => f.command_timeout(),
         }
     }
 

@@ -76,6 +76,9 @@ pub(crate) struct L1 {
     /// How long a proof of the channel lasts.
     bound: Duration,
     pub(crate) backplane: backplane::Handle,
+    /// The cache's clock, which copies' deadlines are in; `usable_until_ms` is in wall-clock
+    /// time (proofs compare times sent between processes).
+    clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for L1 {
@@ -89,7 +92,7 @@ impl std::fmt::Debug for L1 {
 }
 
 impl L1 {
-    pub fn new(max_bytes: u64, channel: String, bound: Duration) -> L1 {
+    pub fn new(max_bytes: u64, channel: String, bound: Duration, clock: crate::clock::Clock) -> L1 {
         let estimated = (max_bytes / 1024).clamp(16, 1 << 20) as usize;
         L1 {
             copies: quick_cache::sync::Cache::with_weighter(estimated, max_bytes, Weigh),
@@ -99,6 +102,7 @@ impl L1 {
             bound,
             // Five proofs per bound: a message lost or late by one heartbeat costs no gap.
             backplane: backplane::Handle::new(channel, (bound / 5).max(Duration::from_millis(2))),
+            clock,
         }
     }
 
@@ -124,9 +128,11 @@ impl L1 {
             return None;
         }
         let copy = self.copies.get(key)?;
-        // One clock reading for both deadlines.
-        let until = usable_until.min(copy.until_ms);
-        if crate::clock::now_ms_for(until) >= until {
+        // One clock reading for both deadlines, on the cache's clock.
+        let until = usable_until
+            .saturating_add(self.clock.offset_ms())
+            .min(copy.until_ms);
+        if self.clock.now_ms_for(until) >= until {
             return None;
         }
         self.stamps
@@ -224,7 +230,12 @@ mod tests {
     use super::*;
 
     fn l1() -> L1 {
-        let l1 = L1::new(1 << 20, "c".into(), L1_PROPAGATION_BOUND);
+        let l1 = L1::new(
+            1 << 20,
+            "c".into(),
+            L1_PROPAGATION_BOUND,
+            Default::default(),
+        );
         l1.proven(crate::clock::now_ms());
         l1
     }
@@ -308,7 +319,12 @@ mod tests {
             "what was kept before the loss stays gone"
         );
 
-        let never = L1::new(1 << 20, "c".into(), L1_PROPAGATION_BOUND);
+        let never = L1::new(
+            1 << 20,
+            "c".into(),
+            L1_PROPAGATION_BOUND,
+            Default::default(),
+        );
         let stamp = never.stamp("k", &none);
         never.keep("k", Bytes::from_static(b"v"), far(), stamp, &none);
         assert!(never.get("k").is_none(), "never proven");

@@ -29,6 +29,8 @@ mod refresh_queue;
 mod registry;
 mod stats;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod warm;
 
 pub use crate::cache::{

@@ -12,14 +12,35 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::cache::call::Sharing;
+#[cfg(not(feature = "testing"))]
 pub use crate::cache::call::put;
 use crate::cache::call::{InBackground, Inline};
 pub use crate::cache::{
     Keep, KeepNone, KeepViaClone, Keeper, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer,
 };
+#[cfg(not(feature = "testing"))]
+pub use crate::global;
 use crate::key::{KeyPart, KeyWriter, write_hash};
 pub use crate::registry::REGISTRY;
-pub use crate::{Cache, Compress, FnSpec, Invalidation, Priority, global};
+pub use crate::{Cache, Compress, FnSpec, Invalidation, Priority};
+
+/// The global cache, or the one a test scoped in its place (`testing::scope`).
+#[cfg(feature = "testing")]
+#[inline]
+pub fn global() -> &'static Cache {
+    crate::testing::scoped_global()
+}
+
+/// What the test kit decides for a cached call on `key` before it reaches the cache: `true`
+/// to run the body uncached (`testing::pass_through`). A call probed by `testing::key_of`
+/// records its key and never completes.
+#[cfg(feature = "testing")]
+async fn test_kit(key: &str) -> bool {
+    if crate::testing::probe_key(key) {
+        std::future::pending::<()>().await;
+    }
+    crate::testing::pass_through_active()
+}
 pub use core::option::Option::{self, None, Some};
 pub use linkme;
 pub use std::string::String;
@@ -52,6 +73,10 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = O> + Send + 'static,
 {
+    #[cfg(feature = "testing")]
+    if test_kit(&key).await {
+        return load().await;
+    }
     let sharing = Sharing {
         outcome: share,
         value: keep,
@@ -78,6 +103,10 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = O>,
 {
+    #[cfg(feature = "testing")]
+    if test_kit(&key).await {
+        return load().await;
+    }
     let sharing = Sharing {
         outcome: share,
         value: keep,
@@ -85,6 +114,25 @@ where
     cache
         .call_spec::<O, F, Inline>(spec, &key, tags, load, sharing)
         .await
+}
+
+/// `#[cache_put]`'s call, through the test kit first (see `test_kit`).
+#[cfg(feature = "testing")]
+pub async fn put<O, Fut>(
+    cache: &Cache,
+    spec: &'static FnSpec,
+    key: String,
+    tags: &[String],
+    body: Fut,
+) -> O
+where
+    O: Outcome,
+    Fut: Future<Output = O>,
+{
+    if test_kit(&key).await {
+        return body.await;
+    }
+    crate::cache::call::put(cache, spec, key, tags, body).await
 }
 
 /// The invalidation of an `#[invalidate]` call (`protected`: `#[invalidate_patient_cache]`,
@@ -95,6 +143,10 @@ pub async fn invalidate(
     inv: &Invalidation,
     protected: bool,
 ) {
+    #[cfg(feature = "testing")]
+    if crate::testing::pass_through_active() {
+        return;
+    }
     cache.invalidate_after_call(function, inv, protected).await
 }
 

@@ -1,6 +1,6 @@
 //! Where entries live: the [`Store`] seam, a bounded in-process store and Redis.
 
-mod breaker;
+pub(crate) mod breaker;
 pub(crate) mod gcra;
 pub(crate) mod glob;
 mod memory;
@@ -163,6 +163,9 @@ pub(crate) const FINGERPRINT_LEN: usize = 32;
 pub(crate) enum AnyStore {
     Memory(MemoryStore),
     Redis(RedisStore),
+    /// A store whose calls fail, stall or return garbage when a test says so.
+    #[cfg(feature = "testing")]
+    Faulty(crate::testing::FaultStore),
 }
 
 macro_rules! dispatch {
@@ -170,6 +173,8 @@ macro_rules! dispatch {
         match $self {
             AnyStore::Memory($s) => $e,
             AnyStore::Redis($s) => $e,
+            #[cfg(feature = "testing")]
+            AnyStore::Faulty($s) => $e,
         }
     };
 }

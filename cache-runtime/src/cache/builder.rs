@@ -69,6 +69,9 @@ pub struct CacheBuilder {
     limits: Limits,
     phi: PhiHooks,
     warmers: Warmers,
+    clock: crate::clock::Clock,
+    #[cfg(feature = "testing")]
+    faults: Option<crate::testing::Faults>,
 }
 
 /// Redis URLs carry passwords (and Upstash tokens): they are shown redacted.
@@ -169,6 +172,9 @@ impl CacheBuilder {
             limits: Limits::default(),
             phi: PhiHooks::default(),
             warmers: Warmers::new(),
+            clock: crate::clock::Clock::default(),
+            #[cfg(feature = "testing")]
+            faults: None,
         }
     }
 
@@ -264,6 +270,40 @@ impl CacheBuilder {
     /// With `true`, nothing is cached: every call runs its function.
     pub fn disabled(mut self, disabled: bool) -> Self {
         self.disabled = disabled;
+        self
+    }
+
+    /// Judges freshness by `clock`, a test's virtual clock, instead of the wall clock (feature
+    /// `testing`); see [`TestClock`](crate::testing::TestClock).
+    ///
+    /// ```
+    /// use cache_runtime::{Cache, testing::TestClock};
+    ///
+    /// let clock = TestClock::new();
+    /// let cache = Cache::builder().clock(&clock).build().unwrap();
+    /// # drop(cache);
+    /// ```
+    #[cfg(feature = "testing")]
+    pub fn clock(mut self, clock: &crate::testing::TestClock) -> Self {
+        self.clock = clock.clock();
+        self
+    }
+
+    /// Sends every store call through `faults`, which a test sets to make the store fail,
+    /// stall or return garbage (feature `testing`); see [`Faults`](crate::testing::Faults).
+    /// Works over the in-process store and over Redis; a cache with faults keeps no L1 tier.
+    ///
+    /// ```
+    /// use cache_runtime::{Cache, testing::Faults};
+    ///
+    /// let faults = Faults::new();
+    /// let cache = Cache::builder().faults(&faults).build().unwrap();
+    /// faults.fail_next(3);
+    /// # drop(cache);
+    /// ```
+    #[cfg(feature = "testing")]
+    pub fn faults(mut self, faults: &crate::testing::Faults) -> Self {
+        self.faults = Some(faults.clone());
         self
     }
 
@@ -502,6 +542,21 @@ impl CacheBuilder {
             (None, None, Some(mem)) => AnyStore::Memory(mem.clone()),
             (None, None, None) => AnyStore::Memory(MemoryStore::new(self.memory_bytes)),
         };
+        #[cfg(feature = "testing")]
+        let store = match (&self.faults, store) {
+            (Some(faults), store) => {
+                use crate::testing::Wrapped;
+                let inner = match store {
+                    AnyStore::Memory(m) => Wrapped::Memory(m),
+                    AnyStore::Redis(r) => Wrapped::Redis(r),
+                    AnyStore::Faulty(f) => f.inner,
+                };
+                let (threshold, cool_down) =
+                    (self.redis.breaker_threshold, self.redis.breaker_cool_down);
+                AnyStore::Faulty(faults.wrap(inner, threshold, cool_down))
+            }
+            (None, store) => store,
+        };
         crate::registry::report_duplicates();
         let label = self.store_label();
         let disabled = self
@@ -569,6 +624,7 @@ impl CacheBuilder {
                     self.l1_max_bytes,
                     channel,
                     self.l1_bound,
+                    self.clock.clone(),
                 ))
             }
             _ => None,
@@ -598,6 +654,7 @@ impl CacheBuilder {
             pending: Pending::new(limits.pending_invalidations),
             stats: Counters::new(),
             last_error_log_ms: AtomicU64::new(0),
+            clock: self.clock,
         })
     }
 }

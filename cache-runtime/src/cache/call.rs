@@ -43,7 +43,7 @@ pub(crate) use self::refresh::{InBackground, Inline, RefreshMode};
 pub(crate) use self::request::{Call, Load};
 pub(crate) use self::write::{Condition, LoadTimes, WriteParams};
 use super::options::Policy;
-use super::{Cache, LoadOptions, now_ms};
+use super::{Cache, LoadOptions};
 use crate::registry::FnSpec;
 
 impl Cache {
@@ -230,7 +230,7 @@ where
         }
         Err(e) => Err(e),
     };
-    let started_ms = now_ms();
+    let started_ms = cache.now_ms();
     let started = std::time::Instant::now();
     let out = body.await;
     let times = LoadTimes {

@@ -189,6 +189,14 @@ impl Cache {
             h.recoveries = b.recoveries.load(Relaxed);
             h.rate_limits_enforced &= h.reachable;
         }
+        #[cfg(feature = "testing")]
+        if let AnyStore::Faulty(f) = &self.inner.store {
+            let b = f.breaker();
+            h.reachable = f.ping().await.is_ok();
+            h.breaker = b.state();
+            h.breaker_opened = b.opened.load(Relaxed);
+            h.recoveries = b.recoveries.load(Relaxed);
+        }
         h
     }
 
@@ -197,6 +205,8 @@ impl Cache {
         match &self.inner.store {
             AnyStore::Redis(r) => r.breaker().latency() > self.inner.limits.shed_latency,
             AnyStore::Memory(_) => false,
+            #[cfg(feature = "testing")]
+            AnyStore::Faulty(f) => f.breaker().latency() > self.inner.limits.shed_latency,
         }
     }
 }

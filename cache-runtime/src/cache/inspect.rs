@@ -69,6 +69,8 @@ impl Cache {
         let mut listing = match &self.inner.store {
             AnyStore::Memory(m) => m.list_keys(&full, limit),
             AnyStore::Redis(r) => r.list_keys(&full, limit).await?,
+            #[cfg(feature = "testing")]
+            AnyStore::Faulty(f) => f.list_keys(&full, limit).await?,
         };
         for k in &mut listing.keys {
             if let Some(rest) = k.key.strip_prefix(prefix.as_str()) {
@@ -83,6 +85,8 @@ impl Cache {
         match &self.inner.store {
             AnyStore::Memory(m) => Ok(m.memory()),
             AnyStore::Redis(r) => Ok(r.memory().await?),
+            #[cfg(feature = "testing")]
+            AnyStore::Faulty(f) => Ok(f.memory().await?),
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::call::{InBackground, Inline, WriteParams};
-use super::{Cache, LoadOptions, now_ms};
+use super::{Cache, LoadOptions};
 use crate::codec::Compress;
 use crate::entry::{self, EntryTimes};
 use crate::error::{CacheError, StoreError};
@@ -93,7 +93,7 @@ impl Cache {
             compress: Compress::Default,
             phi: false,
         };
-        let times = EntryTimes::starting(now_ms(), Duration::ZERO, ttl, ttl);
+        let times = EntryTimes::starting(self.now_ms(), Duration::ZERO, ttl, ttl);
         let bytes = self.encode(&full, value, times, &p)?;
         let stored = self.inner.store.set(&full, bytes, ttl).await;
         self.l1_wrote(&[&full]);
@@ -163,7 +163,7 @@ impl Cache {
         items: &[(K, T)],
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let p = WriteParams {
             tags: &[],
             compress: Compress::Default,

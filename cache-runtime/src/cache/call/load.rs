@@ -13,7 +13,7 @@ use super::outcome::{Outcome, Share};
 use super::refresh::{Background, RefreshMode};
 use super::request::{Call, Load};
 use super::write::{Condition, Lifetime, LoadTimes};
-use crate::cache::{Cache, now_ms};
+use crate::cache::Cache;
 use crate::clock::millis;
 use crate::entry;
 use crate::flight::{self, Leader, Published, Role};
@@ -153,7 +153,7 @@ impl Cache {
         leader: Leader<Read>,
         share: Option<&Share<O>>,
     ) -> O {
-        let started_ms = now_ms();
+        let started_ms = self.now_ms();
         let started = Instant::now();
         let out = load().await;
         let times = LoadTimes {
@@ -222,7 +222,7 @@ impl Cache {
         M: RefreshMode<O, L>,
     {
         let policy = call.policy;
-        let started_ms = now_ms();
+        let started_ms = self.now_ms();
         let started = Instant::now();
         let mut fut = Box::pin(load());
         let (out, fallback) = match (policy.timeout, fallback) {
@@ -271,7 +271,7 @@ impl Cache {
             // Stale-if-error, within the grace counted from the value's first expiry: serve
             // the expired value, and keep serving it for the throttle so a failing database
             // is not asked again on every request. Rewriting it never extends the grace.
-            let now = now_ms();
+            let now = self.now_ms();
             let kept_until_ms = old.expires_ms.saturating_add(millis(grace));
             if now < kept_until_ms {
                 let throttle = millis(self.inner.limits.fail_safe_throttle);

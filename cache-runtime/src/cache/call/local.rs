@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::lookup::Read;
 use super::outcome::{Keep, Outcome};
 use super::request::Call;
-use crate::cache::{Cache, now_ms};
+use crate::cache::Cache;
 use crate::clock::millis;
 use crate::entry;
 use crate::l1::{Notice, Stamp};
@@ -80,7 +80,10 @@ impl Cache {
             return;
         };
         let ttl = call.policy.l1.unwrap_or(self.inner.l1_ttl);
-        let until = now_ms().saturating_add(millis(ttl)).min(fresh_until_ms);
+        let until = self
+            .now_ms()
+            .saturating_add(millis(ttl))
+            .min(fresh_until_ms);
         l1.keep(call.key, Bytes::clone(bytes), until, stamp, call.tags);
     }
 

@@ -6,7 +6,8 @@ use serde::de::DeserializeOwned;
 
 use super::outcome::Keep;
 use super::request::Call;
-use crate::cache::{Cache, now_ms};
+use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::entry::{self, EntryTimes};
 use crate::error::StoreError;
 use crate::flight::Flight;
@@ -88,10 +89,10 @@ pub(crate) struct Lookup<T> {
 
 /// Where an entry with `times` stands now. A plainly fresh entry is told by the cheap coarse
 /// clock; XFetch weighs how close the entry is to going stale, so it reads the precise one.
-pub(crate) fn age(times: &EntryTimes, early_beta: Option<f64>) -> Age {
+pub(crate) fn age(times: &EntryTimes, early_beta: Option<f64>, clock: &Clock) -> Age {
     let now = match early_beta {
-        Some(_) => now_ms(),
-        None => crate::clock::now_ms_for(times.fresh_until_ms),
+        Some(_) => clock.now_ms(),
+        None => clock.now_ms_for(times.fresh_until_ms),
     };
     if now < times.fresh_until_ms {
         // XFetch (Vattani et al., VLDB 2015): refresh when
@@ -294,7 +295,7 @@ impl Cache {
         });
         let found = decoded.map(|(value, times)| Found {
             value,
-            age: age(&times, call.policy.early_beta),
+            age: age(&times, call.policy.early_beta, &self.inner.clock),
             expires_ms: times.expires_ms,
             fresh_until_ms: times.fresh_until_ms,
         });
@@ -361,7 +362,7 @@ impl Cache {
         // Freshness is judged before the payload is opened: anything but a fresh hit takes
         // the full path, which decodes it there.
         let raw = live_entry(&bytes, call.tags, &versions).ok()??;
-        if age(&raw.times, None) != Age::Fresh {
+        if age(&raw.times, None, &self.inner.clock) != Age::Fresh {
             return None;
         }
         let keep = keep.zip(decoded).filter(|_| !policy.phi);

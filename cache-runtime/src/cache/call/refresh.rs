@@ -11,8 +11,8 @@ use super::lookup::Read;
 use super::outcome::Outcome;
 use super::request::{Call, Load};
 use super::write::{Condition, LoadTimes};
+use crate::cache::Cache;
 use crate::cache::options::Policy;
-use crate::cache::{Cache, now_ms};
 use crate::flight::{Leader, Published, Role};
 use crate::refresh_queue::Priority;
 use crate::registry::FnSpec;
@@ -104,7 +104,7 @@ where
             let Some(lease) = bg.cache.try_lease(bg.key.as_str()).await else {
                 return; // another process refreshes it
             };
-            let started_ms = now_ms();
+            let started_ms = bg.cache.now_ms();
             let cache = bg.cache.clone();
             cache.complete(bg, started_ms, load(), Some(lease)).await;
         });
@@ -192,7 +192,7 @@ impl Cache {
             return None; // this process refreshes it already
         };
         let lease = self.try_lease(call.key).await?;
-        let started_ms = now_ms();
+        let started_ms = self.now_ms();
         let started = Instant::now();
         let fut = load();
         // Past the timeout, the stale value is served; an early refresh of a fresh value has

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::lease::Lease;
 use super::lookup::Read;
 use super::request::Call;
-use crate::cache::{Cache, builder, now_ms};
+use crate::cache::{Cache, builder};
 use crate::clock::millis;
 use crate::codec::Compress;
 use crate::entry::{self, EncodeOptions, EntryTimes, TagStamp};
@@ -182,7 +182,8 @@ impl Cache {
             .collect();
         let (times, mut retention) = match lifetime {
             Lifetime::Loaded(load)
-                if now_ms().saturating_sub(load.started_ms) >= millis(self.inner.tombstone_ttl) =>
+                if self.now_ms().saturating_sub(load.started_ms)
+                    >= millis(self.inner.tombstone_ttl) =>
             {
                 // An invalidation during this load may have left a tombstone that expired
                 // since: the conditional write could no longer see it, so nothing is written.
