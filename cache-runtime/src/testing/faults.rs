@@ -319,7 +319,7 @@ impl FaultStore {
                 Err(StoreError::Timeout(_)) => {
                     b.failure(true);
                 }
-                _ => b.success(started.elapsed()),
+                _ => b.success(started),
             }
         }
         out
