@@ -40,13 +40,13 @@ pub use cache_macros::{KeyPart, cache_put, cached, invalidate};
 
 #[doc(inline)]
 pub use cache_runtime::{
-    AlreadyInstalled, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec, Compress,
-    Counters, EntryTimes, Erasure, FnSpec, Health, InitError, Invalidation, InvalidationReport,
-    KeyInfo, KeyListing, KeyWriter, L1_PROPAGATION_BOUND, L1Health, LoadOptions, LockError,
-    LockGuard, MemoryStore, RateLimit, RateLimitError, RateLimitPolicy, RedisStore,
-    RedisStoreConfig, Stats, StatsSnapshot, StoreError, StoreMemory, UnhashableValue, WarmProgress,
-    WarmReport, Warmer, WarmerReport, Warmers, defaults, duplicate_templates, escape, global,
-    init_from_env, init_with, install, registry, write_hash,
+    AlreadyInstalled, BatchKey, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec,
+    Compress, Counters, EntryTimes, Erasure, FnSpec, Health, InitError, Invalidation,
+    InvalidationReport, KeyInfo, KeyListing, KeyWriter, L1_PROPAGATION_BOUND, L1Health,
+    LoadOptions, LockError, LockGuard, MemoryStore, RateLimit, RateLimitError, RateLimitPolicy,
+    RedisStore, RedisStoreConfig, Stats, StatsSnapshot, StoreError, StoreMemory, UnhashableValue,
+    WarmProgress, WarmReport, Warmer, WarmerReport, Warmers, defaults, duplicate_templates, escape,
+    global, init_from_env, init_with, install, registry, write_hash,
 };
 
 #[doc(inline)]

@@ -32,8 +32,8 @@ mod store;
 mod warm;
 
 pub use crate::cache::{
-    Cache, CacheBuilder, Erasure, Invalidation, InvalidationReport, LoadOptions, LockError,
-    LockGuard, RateLimit, RateLimitError, RateLimitPolicy,
+    BatchKey, Cache, CacheBuilder, Erasure, Invalidation, InvalidationReport, LoadOptions,
+    LockError, LockGuard, RateLimit, RateLimitError, RateLimitPolicy,
 };
 pub use crate::codec::{Codec, Compress};
 pub use crate::entry::EntryTimes;
