@@ -15,6 +15,7 @@ mod clock;
 mod codec;
 mod entry;
 mod error;
+pub mod fingerprint;
 mod flight;
 mod global;
 mod key;
