@@ -35,7 +35,6 @@ const RETURNS: &str = "a batch function returns a map from id to value (`HashMap
                        optionally in a `Result`";
 
 pub(crate) fn expand(args: &CacheArgs, func: &ItemFn, batch: &LitStr) -> syn::Result<TokenStream> {
-    let cx = Ctxt::new();
     let Some((item_name, coll_name)) = parse_batch(batch) else {
         return Err(syn::Error::new(
             batch.span(),
@@ -43,6 +42,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn, batch: &LitStr) -> syn::Re
              `batch = \"id in ids\"` for a parameter `ids: Vec<u64>`, and `{id}` in the key",
         ));
     };
+    let cx = Ctxt::new();
     refuse_options(&cx, args, batch);
     let mut params = Params::of(&func.sig);
     let coll = params.find(&coll_name).map(|b| b.ident.clone());
