@@ -40,8 +40,8 @@ pub use cache_macros::{KeyPart, cache_put, cached, invalidate};
 
 #[doc(inline)]
 pub use cache_runtime::{
-    AlreadyInstalled, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec, Compress,
-    Compression, Counters, EntryTimes, Erasure, FnSpec, Health, InitError, Invalidation,
+    AlreadyInstalled, BatchKey, BreakerState, BuildError, Cache, CacheBuilder, CacheError, Codec,
+    Compress, Compression, Counters, EntryTimes, Erasure, FnSpec, Health, InitError, Invalidation,
     InvalidationReport, KeyInfo, KeyListing, KeyWriter, L1_PROPAGATION_BOUND, L1Health,
     LoadOptions, LockError, LockGuard, MemoryStore, RateLimit, RateLimitError, RateLimitPolicy,
     RedisStore, RedisStoreConfig, Stats, StatsSnapshot, StoreError, StoreMemory, UnhashableValue,

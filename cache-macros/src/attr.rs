@@ -118,6 +118,7 @@ pub(crate) enum Name {
     Clinic,
     Plain,
     Crate,
+    Batch,
 }
 
 /// What an argument's value is.
@@ -151,6 +152,8 @@ enum Kind {
     Compress,
     /// An integer or a string of `[A-Za-z0-9_.-]`.
     Version,
+    /// `"<item> in <parameter>"`.
+    Batch,
 }
 
 /// One row of [`ARGS`].
@@ -329,6 +332,13 @@ pub(crate) const ARGS: &[Arg] = &[
         "plain = [page]",
     ),
     arg(
+        "batch",
+        Name::Batch,
+        CACHED,
+        Kind::Batch,
+        "batch = \"id in ids\"",
+    ),
+    arg(
         "crate",
         Name::Crate,
         ALL,
@@ -468,6 +478,8 @@ pub(crate) struct CacheArgs {
     pub l1: Option<L1Arg>,
     pub compliance: Option<LitStr>,
     pub emergency: Option<LitBool>,
+    /// `batch = "id in ids"`: one call loads many ids, each cached under its own key.
+    pub batch: Option<LitStr>,
 }
 
 /// The arguments of `#[invalidate]` and `#[invalidate_patient_cache]`.
@@ -536,6 +548,7 @@ impl Family for CacheArgs {
             (Name::L1, Value::L1(l)) => self.l1 = Some(l),
             (Name::Compliance, Value::Str(s)) => self.compliance = Some(s),
             (Name::Emergency, Value::Bool(b)) => self.emergency = Some(b),
+            (Name::Batch, Value::Str(b)) => self.batch = Some(b),
             (name, _) => unreachable!("{name:?} is not an argument of {}", self.attr.name()),
         }
     }
@@ -712,6 +725,9 @@ fn parse_value(arg: &Arg, input: ParseStream<'_>) -> syn::Result<Value> {
             }
             Value::Str(lit)
         }
+        Kind::Batch => Value::Str(input.parse().map_err(expected(
+            "the item's name and the collection parameter in a string",
+        ))?),
         Kind::Param => Value::Str(
             input
                 .parse()

@@ -3,6 +3,7 @@
 //! original body on a miss); `invalidate` writes `#[invalidate]` and
 //! `#[invalidate_patient_cache]` (run the body, then invalidate).
 
+mod batch;
 mod cached;
 mod invalidate;
 

@@ -1,5 +1,6 @@
 //! The [`Cache`] handle and its service-level API.
 
+mod batch;
 pub(crate) mod builder;
 pub(crate) mod call;
 mod env;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+pub use self::batch::BatchKey;
 pub use self::builder::CacheBuilder;
 pub use self::call::{
     Keep, KeepNone, KeepViaClone, Keeper, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer,

@@ -133,6 +133,15 @@ impl<B: Clone> Flights<B> {
         by_key.get(key).filter(|f| f.cold).cloned()
     }
 
+    /// Subscribes to the flight of `key` if one runs now, without starting one: a caller
+    /// that loads many keys at once waits for the loads already under way before it leads
+    /// any, so it never waits while it holds a flight of its own (two such callers could
+    /// otherwise each wait for the other).
+    pub(crate) fn watch(&self, key: &str) -> Option<watch::Receiver<Option<Published<B>>>> {
+        let by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        by_key.get(key).map(|flight| flight.tx.subscribe())
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.by_key.lock().unwrap_or_else(|e| e.into_inner()).len()

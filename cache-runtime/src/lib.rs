@@ -15,6 +15,7 @@ mod clock;
 mod codec;
 mod entry;
 mod error;
+pub mod fingerprint;
 mod flight;
 mod global;
 mod key;
@@ -34,8 +35,8 @@ pub mod testing;
 mod warm;
 
 pub use crate::cache::{
-    Cache, CacheBuilder, Erasure, Invalidation, InvalidationReport, LoadOptions, LockError,
-    LockGuard, RateLimit, RateLimitError, RateLimitPolicy,
+    BatchKey, Cache, CacheBuilder, Erasure, Invalidation, InvalidationReport, LoadOptions,
+    LockError, LockGuard, RateLimit, RateLimitError, RateLimitPolicy,
 };
 pub use crate::codec::{Codec, Compress, Compression};
 pub use crate::entry::EntryTimes;

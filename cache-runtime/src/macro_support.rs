@@ -1,4 +1,4 @@
-//! What the attribute macros expand to, and nothing else: six functions and the types their
+//! What the attribute macros expand to, and nothing else: seven functions and the types their
 //! signatures need. Not a public API: it changes with the macros, and the facade pins this
 //! crate with `=` so that a macro crate and a runtime of different versions never meet.
 //!
@@ -41,9 +41,15 @@ async fn test_kit(key: &str) -> bool {
     }
     crate::testing::pass_through_active()
 }
+pub use core::clone::Clone;
+pub use core::convert::Infallible;
+pub use core::iter::IntoIterator;
 pub use core::option::Option::{self, None, Some};
+pub use core::result::Result::{Err, Ok};
 pub use linkme;
+pub use std::collections::{HashMap, HashSet};
 pub use std::string::String;
+pub use std::vec::Vec;
 
 /// A key of `cache`: it starts with the cache's prefix.
 #[inline]
@@ -133,6 +139,30 @@ where
         return body.await;
     }
     crate::cache::call::put(cache, spec, key, tags, body).await
+}
+
+/// A `#[cached(batch = "id in ids")]` call: `items` are the distinct ids with their rendered
+/// keys (prefix included) and tags; `load` is the original body called with the missing ids,
+/// its result turned into a map by id. Values come back in the order of `items`.
+pub async fn cached_batch<I, T, E, F, Fut>(
+    cache: &Cache,
+    spec: &'static FnSpec,
+    items: Vec<(I, String, Vec<String>)>,
+    load: F,
+) -> Result<Vec<Option<T>>, E>
+where
+    I: std::hash::Hash + Eq + Clone,
+    T: Serialize + serde::de::DeserializeOwned + Clone,
+    F: FnOnce(Vec<I>) -> Fut,
+    Fut: Future<Output = Result<std::collections::HashMap<I, T>, E>>,
+{
+    #[cfg(feature = "testing")]
+    if crate::testing::pass_through_active() {
+        let ids = items.iter().map(|(id, _, _)| id.clone()).collect();
+        let mut loaded = load(ids).await?;
+        return Ok(items.iter().map(|(id, _, _)| loaded.remove(id)).collect());
+    }
+    cache.call_batch(spec, items, load).await
 }
 
 /// The invalidation of an `#[invalidate]` call (`protected`: `#[invalidate_patient_cache]`,

@@ -15,6 +15,9 @@ use crate::template::Template;
 use crate::valid;
 
 pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream> {
+    if let Some(batch) = &args.batch {
+        return super::batch::expand(args, func, batch);
+    }
     let attr = args.attr;
     let phi = attr.phi();
     let params = Params::of(&func.sig);
@@ -245,7 +248,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
 }
 
 /// The registry entry of the function.
-fn spec(
+pub(super) fn spec(
     args: &CacheArgs,
     support: &TokenStream,
     name: &str,
