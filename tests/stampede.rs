@@ -519,3 +519,30 @@ async fn a_caller_after_an_invalidation_does_not_share_the_older_load() {
         "the caller after the invalidation"
     );
 }
+
+/// A hit of a tagged entry is one command: `MGET` of the entry and its tags' versions.
+#[tokio::test]
+async fn a_tagged_hit_is_one_mget() {
+    let server = RedisServer::start();
+    let cache = support::caches::on_server(&server, "m");
+    let o = LoadOptions::ttl(Duration::from_secs(60))
+        .tag("orders")
+        .tag("order:7");
+    cache
+        .get_or_load("tagged", &o, || async { Ok::<_, String>(7u32) })
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut server.conn())
+        .unwrap();
+    for _ in 0..100 {
+        let v = cache
+            .get_or_load("tagged", &o, || async { Ok::<_, String>(0u32) })
+            .await;
+        assert_eq!(v, Ok(7));
+    }
+    let counts = command_counts(&server);
+    assert_eq!(counts.get("mget"), Some(&100), "{counts:?}");
+    assert_eq!(counts.len(), 2, "MGET and CONFIG only: {counts:?}");
+}
