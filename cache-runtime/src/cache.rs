@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub(crate) codec: Codec,
     pub(crate) compression_threshold: Option<usize>,
     pub(crate) compression: crate::codec::Compression,
+    /// Whether entries record and are checked against their value type's shape.
+    pub(crate) value_shapes: bool,
     pub(crate) compression_level: u32,
     pub(crate) max_entry_bytes: usize,
     pub(crate) disabled: bool,

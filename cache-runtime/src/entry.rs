@@ -5,11 +5,13 @@
 //! offset size
 //!  0      1   format version (1)
 //!  1      1   flags: bits 0-1 codec (0 postcard, 1 json), bit 2 deflate, bit 3 sealed,
-//!             bit 4 LZ4 (at most one of bits 2 and 4)
+//!             bit 4 LZ4 (at most one of bits 2 and 4), bit 5 shape
 //!  2      8   created: unix ms when the load started (u64 LE)
 //! 10      8   fresh until: unix ms (u64 LE)
 //! 18      8   expires: unix ms (u64 LE)
 //! 26      4   load time in µs (u32 LE, saturating)
+//! (30     8   with bit 5: the shape of the value's type, `fingerprint.rs` (u64 LE); the
+//!             offsets below move by 8)
 //! 30      2   tag count (u16 LE), then per tag: name length (u16 LE) + UTF-8 name,
 //!             version length (u8) + the tag's version as read before the load (empty: the tag
 //!             was never invalidated)
@@ -38,6 +40,7 @@ const HEADER_LEN: usize = 30;
 const FLAG_DEFLATE: u8 = 0b100;
 const FLAG_SEALED: u8 = 0b1000;
 const FLAG_LZ4: u8 = 0b1_0000;
+const FLAG_SHAPE: u8 = 0b10_0000;
 const CODEC_MASK: u8 = 0b11;
 
 /// The timestamps an entry carries.
@@ -78,6 +81,8 @@ pub(crate) struct EncodeOptions<'a> {
     /// Compress payloads of at least this many bytes; `None` never compresses.
     pub compress_above: Option<usize>,
     pub compression: Compression,
+    /// The shape of the value's type, recorded so that a reader of another shape skips it.
+    pub shape: Option<u64>,
     /// The deflate level.
     pub level: u32,
     /// Seal the payload (after compression).
@@ -137,6 +142,10 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
     out.extend_from_slice(&times.fresh_until_ms.to_le_bytes());
     out.extend_from_slice(&times.expires_ms.to_le_bytes());
     out.extend_from_slice(&times.load_micros.to_le_bytes());
+    if let Some(shape) = opts.shape {
+        out[1] |= FLAG_SHAPE;
+        out.extend_from_slice(&shape.to_le_bytes());
+    }
     let count = u16::try_from(tags.len()).map_err(|_| "more than 65535 tags".to_string())?;
     out.extend_from_slice(&count.to_le_bytes());
     for tag in tags {
@@ -187,6 +196,8 @@ pub(crate) struct RawEntry<'a> {
     header: &'a [u8],
     #[allow(dead_code)] // read by freshness checks and the admin listing
     pub times: EntryTimes,
+    /// The shape of the value's type, when the writer recorded it.
+    pub shape: Option<u64>,
     tags: &'a [u8],
     tag_count: u16,
     payload: &'a [u8],
@@ -218,8 +229,19 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<RawEntry<'_>, String> {
         expires_ms: u64_at(bytes, 18),
         load_micros: u32::from_le_bytes([bytes[26], bytes[27], bytes[28], bytes[29]]),
     };
-    let tag_count = u16::from_le_bytes([bytes[30], bytes[31]]);
-    let mut at = HEADER_LEN + 2;
+    let (shape, tags_at) = if bytes[1] & FLAG_SHAPE != 0 {
+        if bytes.len() < HEADER_LEN + 8 + 2 {
+            return Err(format!(
+                "{} bytes is shorter than an entry header with a shape",
+                bytes.len()
+            ));
+        }
+        (Some(u64_at(bytes, HEADER_LEN)), HEADER_LEN + 8)
+    } else {
+        (None, HEADER_LEN)
+    };
+    let tag_count = u16::from_le_bytes([bytes[tags_at], bytes[tags_at + 1]]);
+    let mut at = tags_at + 2;
     for _ in 0..tag_count {
         let len_bytes = bytes.get(at..at + 2).ok_or("truncated tag list")?;
         let len = u16::from_le_bytes([len_bytes[0], len_bytes[1]]) as usize;
@@ -236,7 +258,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<RawEntry<'_>, String> {
         flags: bytes[1],
         header: &bytes[..at],
         times,
-        tags: &bytes[HEADER_LEN + 2..at],
+        shape,
+        tags: &bytes[tags_at + 2..at],
         tag_count,
         payload: &bytes[at..],
     })
@@ -333,6 +356,7 @@ mod tests {
             codec: Codec::Postcard,
             compress_above,
             compression: Compression::default(),
+            shape: None,
             level: 6,
             seal: None,
         }
@@ -391,6 +415,42 @@ mod tests {
 
         let small = encode(&"tiny", TIMES, &[], &opts(Some(0))).unwrap();
         assert!(!parse(&small).unwrap().is_compressed());
+    }
+
+    #[test]
+    fn the_shape_is_recorded_and_read_back_with_the_tags() {
+        let tags = [TagStamp {
+            name: "users",
+            version: b"v1",
+        }];
+        let o = EncodeOptions {
+            shape: Some(0x0123_4567_89ab_cdef),
+            ..opts(Some(1024))
+        };
+        let bytes = encode(&"value".repeat(300), TIMES, &tags, &o).unwrap();
+        let raw = parse(&bytes).unwrap();
+        assert_eq!(raw.shape, Some(0x0123_4567_89ab_cdef));
+        assert_eq!(raw.times, TIMES);
+        assert_eq!(raw.tags().collect::<Vec<_>>(), tags);
+        assert_eq!(raw.value::<String>(1 << 20).unwrap(), "value".repeat(300));
+        let without = encode(&1u8, TIMES, &tags, &opts(None)).unwrap();
+        assert_eq!(parse(&without).unwrap().shape, None);
+        assert_eq!(
+            without.len() + 8,
+            encode(
+                &1u8,
+                TIMES,
+                &tags,
+                &EncodeOptions {
+                    shape: Some(1),
+                    ..opts(None)
+                }
+            )
+            .unwrap()
+            .len()
+        );
+        // A header cut inside the shape is an error, not a panic.
+        assert!(parse(&bytes[..HEADER_LEN + 5]).is_err());
     }
 
     #[test]

@@ -52,6 +52,14 @@ pub fn of<T: DeserializeOwned>() -> String {
     out
 }
 
+/// The fingerprint of `T`'s shape as the number entries carry.
+pub(crate) fn hash<T: DeserializeOwned>() -> u64 {
+    let digest = Sha256::digest(shape_of::<T>().as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
 /// The shape of `T` as its `Deserialize` asks for it, in a compact text form.
 pub fn shape_of<T: DeserializeOwned>() -> String {
     let mut record = String::new();

@@ -52,6 +52,11 @@ impl<B: Clone> Flight<B> {
         let _ = rx.wait_for(Option::is_some).await;
     }
 
+    /// What the leader published, once it has.
+    pub(crate) fn published(&self) -> Option<Published<B>> {
+        self.tx.borrow().clone()
+    }
+
     /// The read shared by the callers that waited for this flight: sent once, by the first
     /// caller to ask after the flight [`ended`](Self::ended).
     pub(crate) async fn reread<F>(&self, read: F) -> &(Box<[String]>, Option<B>)

@@ -66,6 +66,9 @@ pub struct FnSpec {
     pub stats: Counters,
     /// This function's handles in the installed `metrics` recorder.
     pub metrics: crate::metrics::FnMetrics,
+    /// The shape of the value type (`fingerprint.rs`), traced at the first call, with the
+    /// name of the type it was traced for.
+    pub shape: std::sync::OnceLock<(&'static str, u64)>,
 }
 
 impl FnSpec {
@@ -97,7 +100,19 @@ impl FnSpec {
             line: 0,
             stats: Counters::new(),
             metrics: crate::metrics::FnMetrics::new(),
+            shape: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The shape of `T`, the function's value type: traced once, then a load. A function of a
+    /// generic `impl` shares its spec between instantiations; only the first type traced is
+    /// checked (`None` for the others).
+    pub(crate) fn shape_of<T: serde::de::DeserializeOwned>(&self) -> Option<u64> {
+        let name = std::any::type_name::<T>();
+        let (traced, shape) = *self
+            .shape
+            .get_or_init(|| (name, crate::fingerprint::hash::<T>()));
+        (std::ptr::eq(traced, name) || traced == name).then_some(shape)
     }
 
     /// `l1 = ".."`: the L1 tier keeps copies at most `ms` milliseconds.

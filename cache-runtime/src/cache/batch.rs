@@ -223,7 +223,10 @@ impl Cache {
         F: FnOnce(Vec<I>) -> Fut,
         Fut: Future<Output = Result<HashMap<I, T>, E>>,
     {
-        let policy = Policy::of_spec(spec, self.inner.default_ttl);
+        let policy = Policy {
+            shape: self.shape_of::<T>(spec),
+            ..Policy::of_spec(spec, self.inner.default_ttl)
+        };
         let positions = (0..items.len()).collect();
         let items = items
             .into_iter()
@@ -482,7 +485,14 @@ impl Cache {
         read: &Read,
         policy: &Policy,
     ) -> Option<T> {
-        match self.decode_live::<T, _>(&item.key, bytes, &item.tags, &read.versions, policy.phi) {
+        match self.decode_live::<T, _>(
+            &item.key,
+            bytes,
+            &item.tags,
+            &read.versions,
+            policy.phi,
+            policy.shape,
+        ) {
             Ok(Some((value, times))) if now_ms() < times.fresh_until_ms => Some(value),
             Ok(_) => None,
             Err(reason) => {

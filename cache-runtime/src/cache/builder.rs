@@ -61,6 +61,7 @@ pub struct CacheBuilder {
     codec: Codec,
     compression_threshold: Option<usize>,
     compression: Compression,
+    value_shapes: bool,
     compression_level: u32,
     max_entry_bytes: usize,
     disabled: bool,
@@ -90,6 +91,7 @@ impl std::fmt::Debug for CacheBuilder {
             .field("codec", &self.codec)
             .field("compression_threshold", &self.compression_threshold)
             .field("compression", &self.compression)
+            .field("value_shapes", &self.value_shapes)
             .field("compression_level", &self.compression_level)
             .field("max_entry_bytes", &self.max_entry_bytes)
             .field("disabled", &self.disabled)
@@ -164,6 +166,7 @@ impl CacheBuilder {
             codec: Codec::Postcard,
             compression_threshold: Some(DEFAULT_COMPRESSION_THRESHOLD),
             compression: Compression::default(),
+            value_shapes: true,
             compression_level: 6,
             max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
             disabled: false,
@@ -252,6 +255,21 @@ impl CacheBuilder {
     /// default; entries written with another stay readable.
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = compression;
+        self
+    }
+
+    /// Whether `#[cached]` entries record the shape of their value's type, so that a deploy
+    /// that changes the type reads the old entries as misses instead of decoding them as the
+    /// new type (on by default). Off: entries carry no shape and none is checked, so two
+    /// versions of a program that share a Redis read each other's entries whatever their
+    /// types (a field renamed but of the same type then decodes into the wrong field).
+    ///
+    /// ```
+    /// let cache = cachette::Cache::builder().value_shapes(false).build().unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn value_shapes(mut self, on: bool) -> Self {
+        self.value_shapes = on;
         self
     }
 
@@ -638,6 +656,7 @@ impl CacheBuilder {
             codec: self.codec,
             compression_threshold: self.compression_threshold,
             compression: self.compression,
+            value_shapes: self.value_shapes,
             compression_level: self.compression_level,
             max_entry_bytes: self.max_entry_bytes,
             disabled: self.disabled,

@@ -92,7 +92,15 @@ impl Cache {
             };
             let looked = match self.flush_pending().await {
                 Ok(()) => match cold {
-                    Some(flight) => self.lookup_after::<O::Value>(call, &flight, order).await,
+                    Some(flight) => {
+                        let looked = self.lookup_after::<O::Value>(call, &flight, order).await;
+                        if let Ok(Lookup { found: None, read }) = &looked {
+                            if let Some(out) = self.outcome_of_flight(&flight, read, share) {
+                                return out;
+                            }
+                        }
+                        looked
+                    }
                     None => self.lookup::<O::Value>(call, first, order).await,
                 },
                 // Invalidations from an outage go first; until they are applied nothing is
@@ -166,7 +174,10 @@ impl Cache {
         L: Load<O>,
         M: RefreshMode<O, L>,
     {
-        let policy = Policy::of_spec(spec, self.inner.default_ttl);
+        let policy = Policy {
+            shape: self.shape_of::<O::Value>(spec),
+            ..Policy::of_spec(spec, self.inner.default_ttl)
+        };
         let call = Call {
             key,
             tags,
@@ -175,6 +186,16 @@ impl Cache {
             l1: None,
         };
         self.call::<O, L, M>(call, load, sharing).await
+    }
+
+    /// The shape entries of `spec`'s value type `T` carry and must have to be read, unless
+    /// the cache was built not to check shapes.
+    pub(crate) fn shape_of<T: serde::de::DeserializeOwned>(&self, spec: &FnSpec) -> Option<u64> {
+        if self.inner.value_shapes {
+            spec.shape_of::<T>()
+        } else {
+            None
+        }
     }
 
     /// Runs one call of the service API (`get_or_load`), under `options`.
@@ -211,7 +232,10 @@ where
     O: Outcome,
     Fut: Future<Output = O>,
 {
-    let policy = Policy::of_spec(spec, cache.inner.default_ttl);
+    let policy = Policy {
+        shape: cache.shape_of::<O::Value>(spec),
+        ..Policy::of_spec(spec, cache.inner.default_ttl)
+    };
     if cache.inner.disabled || policy.ttl.is_zero() {
         return body.await;
     }

@@ -21,6 +21,7 @@ impl CacheBuilder {
     /// | `CACHE_COMPRESSION_THRESHOLD` | bytes; `0` compresses everything | 1024 |
     /// | `CACHE_ENABLE_COMPRESSION` | `false` disables compression | `true` |
     /// | `CACHE_COMPRESSION_ALGORITHM` | `lz4` or `deflate` | `lz4` |
+    /// | `CACHE_VALUE_SHAPES` | `false`: entries record no value shape, and none is checked | `true` |
     /// | `CACHE_COMPRESSION_LEVEL` | deflate's level, 0–9 | 6 |
     /// | `CACHE_MAX_ENTRY_BYTES` | bytes | 1048576 |
     /// | `CACHE_MAX_SIZE_MB` | in-process store budget, MiB | 128 |
@@ -131,6 +132,9 @@ impl CacheBuilder {
         }
         if parse_bool(&get, "CACHE_ENABLE_COMPRESSION")? == Some(false) {
             b = b.compression_threshold(None);
+        }
+        if let Some(on) = parse_bool(&get, "CACHE_VALUE_SHAPES")? {
+            b = b.value_shapes(on);
         }
         if let Some(c) = parse(&get, "CACHE_COMPRESSION_ALGORITHM", "lz4 or deflate")? {
             b = b.compression(c);

@@ -158,6 +158,9 @@ pub(crate) struct Policy {
     pub audit: Option<Arc<str>>,
     /// How long L1 keeps a copy at most: `None` the cache's default, zero never.
     pub l1: Option<Duration>,
+    /// The shape the value type has (`fingerprint.rs`): entries of another are misses. `None`
+    /// checks nothing and writes none (the service API, generic instantiations, opted out).
+    pub shape: Option<u64>,
 }
 
 impl Policy {
@@ -198,6 +201,7 @@ impl Policy {
             force_refresh: false,
             audit: spec.phi.then(|| Arc::from(spec.path())),
             l1: spec.l1,
+            shape: None,
         }
     }
 
@@ -217,6 +221,7 @@ impl Policy {
             force_refresh: o.force_refresh,
             audit: o.protected.clone(),
             l1: o.l1,
+            shape: None,
         }
     }
 

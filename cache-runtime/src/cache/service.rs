@@ -92,6 +92,7 @@ impl Cache {
             tags: &[],
             compress: Compress::Default,
             phi: false,
+            shape: None,
         };
         let times = EntryTimes::starting(self.now_ms(), Duration::ZERO, ttl, ttl);
         let bytes = self.encode(&full, value, times, &p)?;
@@ -168,6 +169,7 @@ impl Cache {
             tags: &[],
             compress: Compress::Default,
             phi: false,
+            shape: None,
         };
         if ttl.is_zero() {
             return Ok(());

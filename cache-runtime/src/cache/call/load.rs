@@ -16,7 +16,7 @@ use super::write::{Condition, Lifetime, LoadTimes};
 use crate::cache::Cache;
 use crate::clock::millis;
 use crate::entry;
-use crate::flight::{self, Leader, Published, Role};
+use crate::flight::{self, Flight, Leader, Published, Role};
 
 /// What the leader of a load holds: this process's flight, and the lease when it got one
 /// (none: the store is unreachable, the refresh is forced, or another process's load took
@@ -120,6 +120,24 @@ impl Cache {
             .await)
     }
 
+    /// The outcome a cold flight ended with, for a caller that waited for it and whose shared
+    /// read (sent after it arrived) found the very state that flight's load started from: an
+    /// outcome that is not stored (an error, a `None`) reaches those callers as it reaches
+    /// followers, rather than each of them loading again.
+    pub(crate) fn outcome_of_flight<O: Outcome>(
+        &self,
+        flight: &Flight<Read>,
+        read: &Read,
+        share: Option<&Share<O>>,
+    ) -> Option<O> {
+        match flight.published()? {
+            Published::Outcome(any, basis) if same_state(&basis, read) => {
+                share.and_then(|s| (s.from_any)(&*any))
+            }
+            _ => None,
+        }
+    }
+
     /// A follower takes the leader's entry if the leader's read began after the follower's
     /// call (nothing the follower is owed can be newer), or if it was loaded against the state
     /// of the key the follower saw and carries the tag versions the follower read: otherwise
@@ -133,6 +151,9 @@ impl Cache {
         since: u64,
     ) -> Option<T> {
         let raw = entry::parse(bytes).ok()?;
+        if !super::lookup::of_shape(&raw, call.policy.shape) {
+            return None;
+        }
         let holds = basis.order > since
             || (same_entry(basis, read) && raw.tags_current(call.tags, &read.versions));
         if !holds {

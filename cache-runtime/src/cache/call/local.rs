@@ -49,6 +49,7 @@ impl Cache {
         if !copy.tagged(call.tags) {
             return None;
         }
+
         // Protected values are opened on every hit, never kept decoded.
         let keep = keep.filter(|_| !call.policy.phi);
         let kept = keep.and_then(|k| copy.decoded.get().and_then(|any| (k.from_any)(&**any)));
@@ -56,6 +57,11 @@ impl Cache {
             Some(value) => value,
             None => {
                 let raw = entry::parse(&copy.bytes).ok()?;
+                // Another function's copy of the same key may hold another shape (a value
+                // kept decoded is of this very type: its downcast succeeded).
+                if !super::lookup::of_shape(&raw, call.policy.shape) {
+                    return None;
+                }
                 let value = self
                     .open_payload::<O::Value>(call.key, &raw, call.policy.phi)
                     .ok()?;

@@ -111,17 +111,29 @@ pub(crate) fn age(times: &EntryTimes, early_beta: Option<f64>, clock: &Clock) ->
 }
 
 /// An entry that is neither a tombstone nor older than one of its tags (whose versions,
-/// in order, are `versions`); `None` when it is dead, an error when it does not parse.
+/// in order, are `versions`), nor of another shape than `shape`; `None` when it is dead, an
+/// error when it does not parse.
 fn live_entry<'b, S: AsRef<str>>(
     bytes: &'b [u8],
     tags: &[S],
     versions: &[Option<Bytes>],
+    shape: Option<u64>,
 ) -> Result<Option<entry::RawEntry<'b>>, String> {
     if entry::is_tombstone(bytes) {
         return Ok(None);
     }
     let raw = entry::parse(bytes)?;
-    Ok(raw.tags_current(tags, versions).then_some(raw))
+    Ok((raw.tags_current(tags, versions) && of_shape(&raw, shape)).then_some(raw))
+}
+
+/// Whether `raw` may hold a value of the type whose shape is `shape`: an entry written for
+/// another shape (a deploy changed the type) is a miss that the load overwrites. Entries
+/// without a recorded shape (written through the service API) are read as before.
+pub(crate) fn of_shape(raw: &entry::RawEntry<'_>, shape: Option<u64>) -> bool {
+    match (raw.shape, shape) {
+        (Some(written), Some(expected)) => written == expected,
+        _ => true,
+    }
 }
 
 impl Cache {
@@ -149,8 +161,9 @@ impl Cache {
         tags: &[S],
         versions: &[Option<Bytes>],
         protected: bool,
+        shape: Option<u64>,
     ) -> Result<Option<(T, EntryTimes)>, String> {
-        let Some(raw) = live_entry(bytes, tags, versions)? else {
+        let Some(raw) = live_entry(bytes, tags, versions, shape)? else {
             return Ok(None);
         };
         self.open_payload(full_key, &raw, protected)
@@ -282,16 +295,24 @@ impl Cache {
         started: Sampled,
     ) -> Lookup<T> {
         let decoded = read.observed.as_ref().and_then(|b| {
-            self.decode_live::<T, _>(call.key, b, call.tags, &read.versions, call.policy.phi)
-                .unwrap_or_else(|reason| {
-                    tracing::warn!(
-                        target: "cachette",
-                        key = call.shown_key(),
-                        %reason,
-                        "cache entry failed to decode; treating it as a miss and overwriting it"
-                    );
-                    None
-                })
+            let policy = call.policy;
+            self.decode_live::<T, _>(
+                call.key,
+                b,
+                call.tags,
+                &read.versions,
+                policy.phi,
+                policy.shape,
+            )
+            .unwrap_or_else(|reason| {
+                tracing::warn!(
+                    target: "cachette",
+                    key = call.shown_key(),
+                    %reason,
+                    "cache entry failed to decode; treating it as a miss and overwriting it"
+                );
+                None
+            })
         });
         let found = decoded.map(|(value, times)| Found {
             value,
@@ -361,7 +382,7 @@ impl Cache {
         }
         // Freshness is judged before the payload is opened: anything but a fresh hit takes
         // the full path, which decodes it there.
-        let raw = live_entry(&bytes, call.tags, &versions).ok()??;
+        let raw = live_entry(&bytes, call.tags, &versions, policy.shape).ok()??;
         if age(&raw.times, None, &self.inner.clock) != Age::Fresh {
             return None;
         }
@@ -419,7 +440,7 @@ impl Cache {
             self.inner.store.get_many(&keys).await?
         };
         let value = self
-            .decode_live(full_key, &bytes, &tags, &versions, false)
+            .decode_live(full_key, &bytes, &tags, &versions, false, None)
             .map(|found| found.map(|(v, _)| v))
             .unwrap_or_else(|reason| {
                 tracing::warn!(target: "cachette", key = full_key, %reason, "cache entry failed to decode");

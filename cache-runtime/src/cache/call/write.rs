@@ -24,6 +24,8 @@ pub(crate) struct WriteParams<'a> {
     pub tags: &'a [TagStamp<'a>],
     pub compress: Compress,
     pub phi: bool,
+    /// The shape of the value's type, recorded in the entry.
+    pub shape: Option<u64>,
 }
 
 /// When a load started (unix ms) and how long it took: the entry's timestamps, and the
@@ -117,6 +119,7 @@ impl Cache {
             codec: self.inner.codec,
             compress_above,
             compression: self.inner.compression,
+            shape: p.shape,
             level: self.inner.compression_level,
             seal,
         };
@@ -233,6 +236,7 @@ impl Cache {
             tags: &stamps,
             compress: policy.compress,
             phi: policy.phi,
+            shape: policy.shape,
         };
         match self.encode(call.key, value, times, &p) {
             Ok(bytes) => Some(Prepared {
