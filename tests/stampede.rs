@@ -172,20 +172,26 @@ fn command_counts(server: &RedisServer) -> std::collections::BTreeMap<String, u6
         .collect()
 }
 
-#[tokio::test]
-async fn a_miss_is_three_round_trips_and_leaves_no_lease() {
-    let server = RedisServer::start();
-    let cache = support::caches::on_server(&server, "m");
-    let o = LoadOptions::ttl(Duration::from_secs(60));
-    // Warm the connection and the script cache, so that only the miss is counted.
+/// A cache with the prefix `m` on `server` that has loaded `key` (7) under `o` (the connection
+/// and the script cache warm), with the server's command counts reset after it.
+async fn counted(server: &RedisServer, key: &str, o: &LoadOptions) -> Cache {
+    let cache = support::caches::on_server(server, "m");
     cache
-        .get_or_load("warm", &o, || async { Ok::<_, String>(0u32) })
+        .get_or_load(key, o, || async { Ok::<_, String>(7u32) })
         .await
         .unwrap();
     let _: () = redis::cmd("CONFIG")
         .arg("RESETSTAT")
         .query(&mut server.conn())
         .unwrap();
+    cache
+}
+
+#[tokio::test]
+async fn a_miss_is_three_round_trips_and_leaves_no_lease() {
+    let server = RedisServer::start();
+    let o = LoadOptions::ttl(Duration::from_secs(60));
+    let cache = counted(&server, "warm", &o).await;
 
     let v = cache
         .get_or_load("cold", &o, || async { Ok::<_, String>(7u32) })
@@ -322,23 +328,29 @@ fn forced(timeout: Duration) -> LoadOptions {
         .force_refresh(true)
 }
 
-/// Regression: a load that timed out with a value to serve, in a call that refreshes inline
-/// (the service API does), handed its key's flight on before it was dropped; a caller in that
-/// moment became the next leader and loaded beside it. The flight now ends after the load.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_timed_out_inline_load_ends_before_the_next_load_starts() {
+/// A cache holding 1 under `k`, options that load over it and serve it past 20 ms, and a load
+/// that hangs, with the probe of a next load in its drop.
+async fn hanging_over_a_value() -> (Cache, LoadOptions, Loads, Hanging) {
     let cache = Cache::builder().build().unwrap();
     let o = forced(Duration::from_millis(20));
     let first = cache
         .get_or_load("k", &o, || async { Ok::<u32, String>(1) })
         .await;
     assert_eq!(first, Ok(1));
-
     let loads = Loads::default();
     let hanging = Hanging {
         loads: loads.clone(),
         probe: Some(probe(&cache, &o, &loads)),
     };
+    (cache, o, loads, hanging)
+}
+
+/// Regression: a load that timed out with a value to serve, in a call that refreshes inline
+/// (the service API does), handed its key's flight on before it was dropped; a caller in that
+/// moment became the next leader and loaded beside it. The flight now ends after the load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_inline_load_ends_before_the_next_load_starts() {
+    let (cache, o, loads, hanging) = hanging_over_a_value().await;
     let got = cache
         .get_or_load("k", &o, || async move {
             let hanging = hanging;
@@ -361,18 +373,7 @@ async fn a_timed_out_inline_load_ends_before_the_next_load_starts() {
 /// A leader whose caller hangs up drops its load before it gives up its key's flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_load_ends_before_the_next_load_starts() {
-    let cache = Cache::builder().build().unwrap();
-    let o = forced(Duration::from_millis(20));
-    let first = cache
-        .get_or_load("k", &o, || async { Ok::<u32, String>(1) })
-        .await;
-    assert_eq!(first, Ok(1));
-
-    let loads = Loads::default();
-    let hanging = Hanging {
-        loads: loads.clone(),
-        probe: Some(probe(&cache, &o, &loads)),
-    };
+    let (cache, _, loads, hanging) = hanging_over_a_value().await;
     let started = Arc::new(tokio::sync::Notify::new());
     let leader = {
         let (cache, started) = (cache.clone(), started.clone());
@@ -411,16 +412,8 @@ async fn until_waiting(cache: &Cache, n: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stampede_sends_two_reads_one_lease_and_one_write() {
     let server = RedisServer::start();
-    let cache = support::caches::on_server(&server, "m");
     let o = LoadOptions::ttl(Duration::from_secs(60));
-    cache
-        .get_or_load("warm", &o, || async { Ok::<_, String>(0u32) })
-        .await
-        .unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query(&mut server.conn())
-        .unwrap();
+    let cache = counted(&server, "warm", &o).await;
 
     let (started, release) = (
         Arc::new(tokio::sync::Notify::new()),
@@ -524,18 +517,10 @@ async fn a_caller_after_an_invalidation_does_not_share_the_older_load() {
 #[tokio::test]
 async fn a_tagged_hit_is_one_mget() {
     let server = RedisServer::start();
-    let cache = support::caches::on_server(&server, "m");
     let o = LoadOptions::ttl(Duration::from_secs(60))
         .tag("orders")
         .tag("order:7");
-    cache
-        .get_or_load("tagged", &o, || async { Ok::<_, String>(7u32) })
-        .await
-        .unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query(&mut server.conn())
-        .unwrap();
+    let cache = counted(&server, "tagged", &o).await;
     for _ in 0..100 {
         let v = cache
             .get_or_load("tagged", &o, || async { Ok::<_, String>(0u32) })
