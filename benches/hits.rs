@@ -230,6 +230,9 @@ fn time_ns(dur: Duration, mut f: impl FnMut()) -> f64 {
     start.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// One direction of a compression algorithm.
+type Codec = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
 fn compression() {
     let mut table = Table::new(
         "Compression of the postcard `Order`: size, and µs to compress and to decompress",
@@ -243,11 +246,7 @@ fn compression() {
     );
     for size in [4096u64, 65536] {
         let plain = postcard::to_allocvec(&order(size)).expect("encodes");
-        let algorithms: [(
-            &str,
-            Box<dyn Fn(&[u8]) -> Vec<u8>>,
-            Box<dyn Fn(&[u8]) -> Vec<u8>>,
-        ); 5] = [
+        let algorithms: [(&str, Codec, Codec); 5] = [
             (
                 "lz4 (lz4_flex, block)",
                 Box::new(lz4_flex::block::compress_prepend_size),
