@@ -97,7 +97,7 @@ pub enum Compress {
 /// compressed it, so a change of setting reads old entries as before.
 ///
 /// ```
-/// use cachette::{Cache, Compression};
+/// use cache_runtime::{Cache, Compression};
 /// let cache = Cache::builder().compression(Compression::Deflate).build().unwrap();
 /// # drop(cache);
 /// ```

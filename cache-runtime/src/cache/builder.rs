@@ -265,7 +265,7 @@ impl CacheBuilder {
     /// types (a field renamed but of the same type then decodes into the wrong field).
     ///
     /// ```
-    /// let cache = cachette::Cache::builder().value_shapes(false).build().unwrap();
+    /// let cache = cache_runtime::Cache::builder().value_shapes(false).build().unwrap();
     /// # drop(cache);
     /// ```
     pub fn value_shapes(mut self, on: bool) -> Self {
