@@ -14,6 +14,9 @@
 //!   untagged, with two tags, and on a cache set to deflate (the previous default).
 //! * **`cached`**: `cached` 4.1's `#[concurrent_cached]` on an `AsyncRedisCache<u64, Order>`.
 //!
+//! In the first table all 64 tasks read one key (callers of a hot key share reads); in the
+//! second each task reads a key of its own (every call sends its own read).
+//!
 //! Every repetition runs all sides one after another, starting with a different side each
 //! time; ratios are taken within a repetition against the raw side, then the median (min–max)
 //! over repetitions is shown.
@@ -81,6 +84,75 @@ async fn rival(size: u64) -> Result<Order, String> {
     Ok(order(size))
 }
 
+#[cached(key = "s:{size}:{task}", ttl = "1h", cache = cache, skip = [cache])]
+async fn spread(cache: &Cache, size: u64, task: u64) -> Result<Order, std::io::Error> {
+    LOADS.fetch_add(1, Relaxed);
+    Ok(order(size))
+}
+
+#[cached(key = "st:{size}:{task}", ttl = "1h", tags = ["orders", "order:{size}"], cache = cache, skip = [cache])]
+async fn spread_tagged(cache: &Cache, size: u64, task: u64) -> Result<Order, std::io::Error> {
+    LOADS.fetch_add(1, Relaxed);
+    Ok(order(size))
+}
+
+/// The side of a row where each task reads a key of its own (nothing for callers to share):
+/// the tasks take their numbers from `next` on their first call.
+#[derive(Clone)]
+struct OwnKey {
+    next: std::sync::Arc<AtomicU64>,
+    task: Option<u64>,
+}
+
+impl OwnKey {
+    fn new() -> OwnKey {
+        OwnKey {
+            next: std::sync::Arc::new(AtomicU64::new(0)),
+            task: None,
+        }
+    }
+
+    fn task(&mut self) -> u64 {
+        let next = &self.next;
+        *self
+            .task
+            .get_or_insert_with(|| next.fetch_add(1, Relaxed) % TASKS as u64)
+    }
+}
+
+/// One side of the Redis hit rows where each task reads its own key.
+#[derive(Clone)]
+enum OwnHit {
+    Raw(MultiplexedConnection, u64, OwnKey),
+    Plain(Cache, u64, OwnKey),
+    Tagged(Cache, u64, OwnKey),
+}
+
+impl Side for OwnHit {
+    async fn call(&mut self) {
+        match self {
+            OwnHit::Raw(conn, size, own) => {
+                let key = format!("raw:{size}:{}", own.task());
+                let bytes: Vec<u8> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(conn)
+                    .await
+                    .expect("GET");
+                let v: Order = postcard::from_bytes(&bytes).expect("decodes");
+                black_box(v);
+            }
+            OwnHit::Plain(cache, size, own) => {
+                let task = own.task();
+                black_box(spread(cache, *size, task).await.expect("hit"));
+            }
+            OwnHit::Tagged(cache, size, own) => {
+                let task = own.task();
+                black_box(spread_tagged(cache, *size, task).await.expect("hit"));
+            }
+        }
+    }
+}
+
 /// One side of the Redis hit rows.
 #[derive(Clone)]
 enum Hit {
@@ -118,7 +190,7 @@ impl Side for Hit {
 }
 
 /// Runs `sides` `REPS` times each, interleaved; ops/s per side per repetition.
-async fn interleaved(sides: &[Hit]) -> Vec<Vec<f64>> {
+async fn interleaved<S: Side>(sides: &[S]) -> Vec<Vec<f64>> {
     let mut out = vec![Vec::new(); sides.len()];
     for side in sides {
         run_concurrent(side, TASKS, Duration::from_millis(300)).await;
@@ -212,6 +284,60 @@ async fn redis_hits(server: &RedisServer, defaults: &Cache, deflate: &Cache) {
     table.note(format!(
         "{TASKS} tasks, {REPS} repetitions × {} ms per side, sides interleaved; cells median \
          (min–max) over repetitions; no function body ran while measuring (checked).",
+        RUN.as_millis()
+    ));
+    table.print();
+}
+
+/// The Redis hit rows again with a key per task: every call sends its own read, as callers of
+/// different keys do (the rows above share reads between the callers of their one key).
+async fn own_key_hits(server: &RedisServer, defaults: &Cache) {
+    let mut table = Table::new(
+        "Redis hit, 64 tasks, each reading a key of its own, ops/s (ratio: within each repetition)",
+        &["value", "side", "ops/s", "/ raw", "/ cachette untagged"],
+    );
+    let conn = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a multiplexed connection");
+    for size in SIZES {
+        let bytes = postcard::to_allocvec(&order(size)).expect("encodes");
+        for task in 0..TASKS as u64 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("raw:{size}:{task}"))
+                .arg(&bytes)
+                .query(&mut server.conn())
+                .expect("SET");
+            spread(defaults, size, task).await.expect("fills");
+            spread_tagged(defaults, size, task).await.expect("fills");
+        }
+        let loads = LOADS.load(Relaxed);
+        let sides = [
+            OwnHit::Raw(conn.clone(), size, OwnKey::new()),
+            OwnHit::Plain(defaults.clone(), size, OwnKey::new()),
+            OwnHit::Tagged(defaults.clone(), size, OwnKey::new()),
+        ];
+        let got = interleaved(&sides).await;
+        assert_eq!(LOADS.load(Relaxed), loads, "no body ran while measuring");
+        let names = [
+            "raw redis-rs GET + postcard",
+            "cachette, defaults",
+            "cachette, defaults, 2 tags",
+        ];
+        for (i, name) in names.iter().enumerate() {
+            table.row(vec![
+                format!("{size} B"),
+                name.to_string(),
+                ops_cell(&got[i]),
+                ratio_cell(&got[i], &got[0]),
+                ratio_cell(&got[i], &got[1]),
+            ]);
+        }
+    }
+    table.note(format!(
+        "{TASKS} tasks, task i reading key i of 64 on every call, {REPS} repetitions × {} ms per \
+         side, sides interleaved; no function body ran while measuring (checked).",
         RUN.as_millis()
     ));
     table.print();
@@ -507,9 +633,13 @@ fn main() {
             .compression(Compression::Deflate)
             .build()
             .expect("cache");
-        // `HITS_ONLY=redis` runs the first table alone (for profiling).
+        // `HITS_ONLY=redis` runs the two Redis hit tables alone, `HITS_ONLY=own` the second
+        // (for profiling).
         let only = std::env::var("HITS_ONLY").ok();
-        redis_hits(&server, &defaults, &deflate).await;
+        if only.as_deref() != Some("own") {
+            redis_hits(&server, &defaults, &deflate).await;
+        }
+        own_key_hits(&server, &defaults).await;
         if only.is_some() {
             return;
         }

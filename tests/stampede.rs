@@ -458,6 +458,71 @@ async fn a_stampede_sends_two_reads_one_lease_and_one_write() {
     assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");
 }
 
+/// A thousand callers started at once on a cold key, most of them before the first caller's
+/// read has returned: still two reads. The callers that arrived during the first read wait for
+/// it and for its caller to join the key's flight, then wait for the flight with the rest and
+/// share the one read after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_started_at_once_send_two_reads() {
+    let server = RedisServer::start();
+    let o = LoadOptions::ttl(Duration::from_secs(60));
+    let cache = counted(&server, "warm", &o).await;
+    let (release, gate) = tokio::sync::watch::channel(false);
+    let loads = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let callers: Vec<_> = (0..1000)
+        .map(|_| {
+            let (cache, o, gate, loads) = (cache.clone(), o.clone(), gate.clone(), loads.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_load("cold", &o, || async move {
+                        loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let _ = gate.clone().wait_for(|open| *open).await;
+                        Ok::<_, String>(7u32)
+                    })
+                    .await
+            })
+        })
+        .collect();
+    until_waiting(&cache, 999).await;
+    release.send_replace(true);
+    for c in callers {
+        assert_eq!(c.await.unwrap(), Ok(7));
+    }
+    assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let counts = command_counts(&server);
+    assert_eq!(counts.get("get"), Some(&5), "{counts:?}");
+    assert_eq!(counts.get("set"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");
+}
+
+/// Concurrent hits of one key share reads: each read is sent after the callers it answers
+/// arrived, and there are fewer reads than callers. Every caller is served the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_hits_of_one_key_share_reads() {
+    let server = RedisServer::start();
+    let o = LoadOptions::ttl(Duration::from_secs(60));
+    let cache = counted(&server, "hot", &o).await;
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (cache, o) = (cache.clone(), o.clone());
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    let v = cache
+                        .get_or_load("hot", &o, || async { Err::<u32, _>("no load".to_owned()) })
+                        .await;
+                    assert_eq!(v, Ok(7));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let gets = command_counts(&server).get("get").copied().unwrap_or(0);
+    assert!(gets < 64 * 50, "{gets} reads for {} hits", 64 * 50);
+    assert_eq!(cache.stats().total.hits, 64 * 50);
+}
+
 /// A caller that arrives after an invalidation, while a load that began before it runs, is not
 /// served that load's value: the read it shares is sent after the load, and sees the
 /// invalidation.

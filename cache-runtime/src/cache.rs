@@ -89,6 +89,8 @@ pub(crate) struct Inner {
     pub(crate) phi: crate::phi::PhiHooks,
     pub(crate) warmers: crate::warm::Warmers,
     pub(crate) flights: Arc<crate::flight::Flights<call::Read>>,
+    /// Reads of one key in flight, shared by the callers that arrive meanwhile.
+    pub(crate) reads: Arc<crate::read_group::ReadGroups<call::SharedRead>>,
     pub(crate) refresher: Arc<crate::refresh_queue::Refresher>,
     pub(crate) events: invalidate::Rules,
     pub(crate) pending: pending::Pending,

@@ -142,6 +142,10 @@ pub enum StoreError {
     /// invalidations queued during an outage.
     #[error("the L1 backplane did not carry the invalidation to the other processes")]
     Backplane,
+    /// The read this call shared with the other callers of its key that arrived meanwhile
+    /// failed (the error is logged once, by the caller that sent it).
+    #[error("the read shared by the callers of this key failed")]
+    SharedReadFailed,
 }
 
 impl StoreError {

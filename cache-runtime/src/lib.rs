@@ -26,6 +26,7 @@ pub mod metrics;
 mod notice;
 mod phi;
 mod random;
+mod read_group;
 mod refresh_queue;
 mod registry;
 mod stats;

@@ -168,6 +168,13 @@ pub(crate) enum AnyStore {
     Faulty(crate::testing::FaultStore),
 }
 
+impl AnyStore {
+    /// Whether this is the in-process store, whose reads cost no round trip.
+    pub(crate) fn is_memory(&self) -> bool {
+        matches!(self, AnyStore::Memory(_))
+    }
+}
+
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {

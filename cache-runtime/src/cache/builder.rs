@@ -668,6 +668,7 @@ impl CacheBuilder {
             phi: self.phi,
             warmers: self.warmers,
             flights: Arc::default(),
+            reads: Arc::default(),
             refresher: Arc::new(Refresher::new(limits.refresh_queue, limits.refresh_workers)),
             events: Rules::default(),
             pending: Pending::new(limits.pending_invalidations),

@@ -15,7 +15,8 @@
 //! ```text
 //! fresh in memory? ─ yes ─────────────────────────────────────────► value   (no future)
 //! L1 copy?         ─ yes ─────────────────────────────────────────► value   (no round trip)
-//! lookup (after the key's cold flight, if one runs: one read shared by its waiters)
+//! lookup (after the key's cold flight, if one runs: one read shared by its waiters;
+//!         else the next read of the key, shared by the callers that arrived during the last)
 //!        ─ Fresh ─────────────────────────────────────────────────► value
 //!        ─ RefreshEarly / Stale ─ refresh (background or inline) ─► value
 //!        ─ Expired (fail-safe) / absent / forced ─ load ─ follower: the leader's result
@@ -33,8 +34,9 @@ mod write;
 
 use std::future::Future;
 
-pub(crate) use self::lookup::Read;
+use self::load::Basis;
 use self::lookup::{Age, Found, Lookup};
+pub(crate) use self::lookup::{Read, SharedRead};
 pub(crate) use self::outcome::Sharing;
 pub use self::outcome::{
     Keep, KeepNone, KeepViaClone, Keeper, Outcome, Plain, Share, ShareNone, ShareViaClone, Sharer,
@@ -78,21 +80,35 @@ impl Cache {
         // older than the one this caller read. Every round waits for a load that ran (or was
         // cancelled), so loads of a key in this process run one at a time, never side by side.
         let mut began = None;
+        // This caller's place in its key's read group, kept until it has served a value or
+        // joined its key's flight: the callers behind it wait until then.
+        let mut place = None;
         loop {
             // The ticket comes before the backlog is applied: a leader whose ticket is newer
             // than a follower's call began after it, backlog included.
             let order = self.inner.flights.ticket();
             let since = *began.get_or_insert(order);
             let first = since == order;
+            // The first read of a call on a store across the network waits for the key's read
+            // in flight (and for its caller to find a value or join a flight), then shares the
+            // next one with the callers that arrived meanwhile.
+            if first && !self.inner.store.is_memory() {
+                let member = self.inner.reads.join(call.key);
+                member.turn().await;
+                place = Some(member);
+            }
             // A caller that arrives while its key's cold flight runs shares the read after it
             // (a stampede sends two reads, not one per caller); a forced refresh loads anyway.
             let cold = match first && !policy.force_refresh {
                 true => self.inner.flights.cold(call.key),
                 false => None,
             };
+            if cold.is_some() {
+                place = None;
+            }
             let looked = match self.flush_pending().await {
-                Ok(()) => match cold {
-                    Some(flight) => {
+                Ok(()) => match (cold, &place) {
+                    (Some(flight), _) => {
                         let looked = self.lookup_after::<O::Value>(call, &flight, order).await;
                         if let Ok(Lookup { found: None, read }) = &looked {
                             if let Some(out) = self.outcome_of_flight(&flight, read, share) {
@@ -101,7 +117,10 @@ impl Cache {
                         }
                         looked
                     }
-                    None => self.lookup::<O::Value>(call, first, order).await,
+                    (None, Some(member)) => {
+                        self.lookup_grouped::<O::Value>(call, member, order).await
+                    }
+                    (None, None) => self.lookup::<O::Value>(call, first, order).await,
                 },
                 // Invalidations from an outage go first; until they are applied nothing is
                 // read. The call then counts as a failed lookup: an error and a miss.
@@ -134,6 +153,7 @@ impl Cache {
                     age: Age::RefreshEarly,
                     ..
                 }) => {
+                    drop(place.take());
                     self.refresh::<O, L, M>(call, read, false, load).await;
                     return O::from_cached(value);
                 }
@@ -142,6 +162,7 @@ impl Cache {
                     age: Age::Stale,
                     ..
                 }) => {
+                    drop(place.take());
                     return match self.refresh::<O, L, M>(call, read, true, load).await {
                         Some(fresh) => fresh,
                         None => O::from_cached(value),
@@ -150,8 +171,13 @@ impl Cache {
                 // Expired: kept for fail-safe, served only if the load fails or times out.
                 expired => expired,
             };
+            let basis = Basis {
+                read,
+                since,
+                place: place.take(),
+            };
             match self
-                .load::<O, L, M>(call, read, since, fallback, load, share)
+                .load::<O, L, M>(call, basis, fallback, load, share)
                 .await
             {
                 Ok(out) => return out,

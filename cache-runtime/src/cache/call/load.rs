@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::lease::Lease;
-use super::lookup::{Age, Found, Lookup, Read};
+use super::lookup::{Age, Found, Lookup, Read, ReadPlace};
 use super::outcome::{Outcome, Share};
 use super::refresh::{Background, RefreshMode};
 use super::request::{Call, Load};
@@ -34,6 +34,17 @@ enum Waited<T> {
     GaveUp,
 }
 
+/// What a caller's lookup leaves its load.
+pub(crate) struct Basis {
+    /// What the lookup read.
+    pub read: Read,
+    /// The ticket the call began with.
+    pub since: u64,
+    /// The caller's place in its key's read group, given up once it has joined the key's
+    /// flight.
+    pub place: Option<ReadPlace>,
+}
+
 impl Cache {
     /// Joins the key's flight: leads the load (taking the lease, or waiting for another
     /// process's load), or follows this process's leader. `Err` hands the loader back to a
@@ -43,8 +54,7 @@ impl Cache {
     pub(crate) async fn load<O, L, M>(
         &self,
         call: Call<'_>,
-        read: Read,
-        since: u64,
+        basis: Basis,
         fallback: Option<Found<O::Value>>,
         load: L,
         share: Option<&Share<O>>,
@@ -54,10 +64,15 @@ impl Cache {
         L: Load<O>,
         M: RefreshMode<O, L>,
     {
+        let Basis { read, since, place } = basis;
         // Nothing to serve and nothing forced: the flight is cold, and callers arriving while
         // it runs wait for it before they read.
         let cold = fallback.is_none() && read.reached && !call.policy.force_refresh;
-        let leader = match self.inner.flights.join(call.key, cold) {
+        let role = self.inner.flights.join(call.key, cold);
+        // The flight is there to be found: the callers behind this one in the key's read
+        // group may go (and wait for it, when it is cold).
+        drop(place);
+        let leader = match role {
             Role::Leader(leader) => leader,
             Role::Follower(rx) => {
                 self.count_waited(call.spec);

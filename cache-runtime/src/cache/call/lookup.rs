@@ -58,6 +58,13 @@ impl Read {
     }
 }
 
+/// A read shared by a [group](crate::read_group) of callers of one key: the keys of the tags
+/// whose versions it fetched, and the read (`None`: the store could not be read).
+pub(crate) type SharedRead = (Vec<String>, Option<Read>);
+
+/// A caller's place in its key's read group.
+pub(crate) type ReadPlace = crate::read_group::Member<SharedRead>;
+
 /// Where a live entry stands, from its header: the one classification of a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Age {
@@ -144,6 +151,14 @@ impl Cache {
         k.push_str("__cachette:tag:");
         k.push_str(tag);
         k
+    }
+
+    /// Whether `key` is the key holding `tag`'s version ([`tag_key`](Self::tag_key)), told
+    /// without building it.
+    fn is_tag_key(&self, key: &str, tag: &str) -> bool {
+        key.strip_prefix(self.inner.prefix.as_str())
+            .and_then(|k| k.strip_prefix("__cachette:tag:"))
+            .is_some_and(|t| t == tag)
     }
 
     fn max_inflated(&self) -> usize {
@@ -251,6 +266,48 @@ impl Cache {
             }
         };
         Ok(self.classify(call, read, record, started))
+    }
+
+    /// A caller's first lookup on a store across the network, from its `place` in its key's
+    /// read group: it shares the group's read, sent after every member arrived
+    /// ([group commit](crate::read_group)). A caller whose tags differ from the shared read's
+    /// reads for itself.
+    pub(crate) async fn lookup_grouped<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+        place: &ReadPlace,
+        order: u64,
+    ) -> Result<Lookup<T>, StoreError> {
+        let started = Sampled::start();
+        let (tag_keys, read) = place
+            .read(async {
+                // As on the path of a single caller: the ticket, then the invalidations
+                // waiting from an outage, then the read (see `Cache::call`).
+                let order = self.inner.flights.ticket();
+                let tag_keys: Vec<String> = call.tags.iter().map(|t| self.tag_key(t)).collect();
+                let read = match self.flush_pending().await {
+                    Ok(()) => self.read_with_versions(call.key, &tag_keys, order).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = &read {
+                    self.store_error(call.spec, "get", e);
+                }
+                (tag_keys, read.ok())
+            })
+            .await;
+        let same_tags = tag_keys.len() == call.tags.len()
+            && tag_keys
+                .iter()
+                .zip(call.tags)
+                .all(|(k, t)| self.is_tag_key(k, t));
+        match read {
+            Some(read) if same_tags => Ok(self.classify(call, read.clone(), true, started)),
+            Some(_) => self.lookup(call, true, order).await,
+            None => {
+                self.count_lookup(call.spec, false, started.elapsed());
+                Err(StoreError::SharedReadFailed)
+            }
+        }
     }
 
     /// A lookup for a caller that found its key's [cold flight](crate::flight) running: it
