@@ -299,6 +299,8 @@ pub(super) fn spec(
     set(version.is_some(), quote!(version(#version)));
     let flag = |b: &Option<syn::LitBool>| b.as_ref().is_some_and(|b| b.value);
     set(flag(&args.cache_none), quote!(cache_none()));
+    let value_shape = args.value_shape.as_ref().is_none_or(|b| b.value);
+    set(!value_shape, quote!(no_value_shape()));
     let jitter = args.jitter;
     set(jitter.is_some(), quote!(jitter(#jitter)));
     let beta: f64 = args
