@@ -10,17 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use cachette::admin::{AdminError, AdminRouter};
 use cachette::healthcare::{AuditEvent, AuditOperation, AuditSink};
 use cachette::{Cache, Warmer, Warmers, cached};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
 use redis::Commands;
 use serde_json::Value;
 use support::RedisServer;
-use support::http::serve;
+use support::http::{request, serve};
 
 const TOKEN: &str = "s3cret-admin-token-0123456789";
 const MINUTE: Duration = Duration::from_secs(60);
@@ -83,27 +80,11 @@ async fn call(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (StatusCode, Value) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost");
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let res = sender
-        .send_request(req.body(Empty::<Bytes>::new()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-    (status, value)
+    let res = request(addr, method, path, headers).await;
+    let body = res.body();
+    let value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+    (res.status(), value)
 }
 
 const AUTH: (&str, &str) = ("authorization", "Bearer s3cret-admin-token-0123456789");

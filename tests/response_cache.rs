@@ -17,17 +17,15 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use cachette::Cache;
 use cachette::healthcare::Keyring;
 use cachette::http::CacheLayer;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
 use support::RedisServer;
 use support::caches::{on_server, on_server_with_timeout};
-use support::http::serve;
+use support::http::{request, serve};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -51,27 +49,12 @@ impl Answer {
 
 /// `method path` over a new connection, with `headers`.
 async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost");
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let res = sender
-        .send_request(req.body(Empty::<Bytes>::new()).unwrap())
-        .await
-        .unwrap();
-    let (head, body) = res.into_parts();
+    let method = method.parse().unwrap();
+    let (head, body) = request(addr, method, path, headers).await.into_parts();
     Answer {
         status: head.status,
         headers: head.headers,
-        body: body.collect().await.unwrap().to_bytes(),
+        body,
     }
 }
 

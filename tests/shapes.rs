@@ -42,6 +42,22 @@ async fn after(cache: &Cache, calls: &AtomicU32, id: u32) -> Result<After, Strin
     })
 }
 
+/// `after` with the check turned off for this function alone.
+#[cached(
+    key = "person:{id}",
+    ttl = "10m",
+    cache = cache,
+    skip = [cache, calls],
+    value_shape = false
+)]
+async fn after_unchecked(cache: &Cache, calls: &AtomicU32, id: u32) -> Result<After, String> {
+    calls.fetch_add(1, SeqCst);
+    Ok(After {
+        last: "Lovelace".into(),
+        first: format!("Ada {id}"),
+    })
+}
+
 fn ada() -> After {
     After {
         last: "Lovelace".into(),
@@ -108,4 +124,27 @@ async fn two_versions_of_a_program_on_one_server() {
     let read = after(&unchecked_new, &calls, 1).await.unwrap();
     assert_eq!(calls.load(SeqCst), 3, "served from the old entry");
     assert_eq!(read.last, "Ada 1", "the names swapped");
+}
+
+/// `value_shape = false` on one function: it reads an entry written for another shape (the
+/// swap the cache-wide opt-out shows), while a function with the default still reloads.
+async fn a_function_that_opts_out_reads_any_shape(cache: Cache) {
+    let calls = AtomicU32::new(0);
+    before(&cache, &calls, 1).await.unwrap();
+    let read = after_unchecked(&cache, &calls, 1).await.unwrap();
+    assert_eq!(calls.load(SeqCst), 1, "served from the old entry");
+    assert_eq!(read.last, "Ada 1", "the names swapped");
+    assert_eq!(after(&cache, &calls, 1).await.unwrap(), ada());
+    assert_eq!(calls.load(SeqCst), 2, "the default checks the shape");
+}
+
+#[tokio::test]
+async fn per_function_opt_out_on_memory() {
+    a_function_that_opts_out_reads_any_shape(Cache::builder().build().unwrap()).await;
+}
+
+#[tokio::test]
+async fn per_function_opt_out_on_redis() {
+    let server = RedisServer::start();
+    a_function_that_opts_out_reads_any_shape(support::caches::on_server(&server, "o")).await;
 }

@@ -98,6 +98,7 @@ pub(crate) enum Name {
     Tags,
     Compress,
     Version,
+    ValueShape,
     Before,
     Skip,
     Condition,
@@ -222,6 +223,13 @@ pub(crate) const ARGS: &[Arg] = &[
         "compress = 4096",
     ),
     arg("version", Name::Version, ALL, Kind::Version, "version = 2"),
+    arg(
+        "value_shape",
+        Name::ValueShape,
+        WRITE,
+        Kind::Bool,
+        "value_shape = false",
+    ),
     arg(
         "before",
         Name::Before,
@@ -478,6 +486,8 @@ pub(crate) struct CacheArgs {
     pub l1: Option<L1Arg>,
     pub compliance: Option<LitStr>,
     pub emergency: Option<LitBool>,
+    /// `value_shape = false`: entries record no shape of the value type, and none is checked.
+    pub value_shape: Option<LitBool>,
     /// `batch = "id in ids"`: one call loads many ids, each cached under its own key.
     pub batch: Option<LitStr>,
 }
@@ -548,6 +558,7 @@ impl Family for CacheArgs {
             (Name::L1, Value::L1(l)) => self.l1 = Some(l),
             (Name::Compliance, Value::Str(s)) => self.compliance = Some(s),
             (Name::Emergency, Value::Bool(b)) => self.emergency = Some(b),
+            (Name::ValueShape, Value::Bool(b)) => self.value_shape = Some(b),
             (Name::Batch, Value::Str(b)) => self.batch = Some(b),
             (name, _) => unreachable!("{name:?} is not an argument of {}", self.attr.name()),
         }

@@ -69,6 +69,9 @@ pub struct FnSpec {
     /// The shape of the value type (`fingerprint.rs`), traced at the first call, with the
     /// name of the type it was traced for.
     pub shape: std::sync::OnceLock<(&'static str, u64)>,
+    /// `value_shape`: whether entries record the shape of the value type and are checked
+    /// against it (`false` with `value_shape = false`).
+    pub value_shape: bool,
 }
 
 impl FnSpec {
@@ -101,6 +104,7 @@ impl FnSpec {
             stats: Counters::new(),
             metrics: crate::metrics::FnMetrics::new(),
             shape: std::sync::OnceLock::new(),
+            value_shape: true,
         }
     }
 
@@ -124,6 +128,12 @@ impl FnSpec {
     /// `l1 = false`: never kept in the L1 tier.
     pub const fn no_l1(mut self) -> Self {
         self.l1 = Some(Duration::ZERO);
+        self
+    }
+
+    /// `value_shape = false`: entries record no shape of the value type, and none is checked.
+    pub const fn no_value_shape(mut self) -> Self {
+        self.value_shape = false;
         self
     }
 

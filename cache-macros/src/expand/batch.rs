@@ -128,20 +128,8 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn, batch: &LitStr) -> syn::Re
     let template_expr = quote!(#key_lit);
     let spec = super::cached::spec(args, support, name, template_expr, false);
     let key_stmts = super::render_with(&key, &params, quote!(__cachette_k), &common);
-    let tag_exprs: Vec<TokenStream> = tags
-        .iter()
-        .map(|t| {
-            let stmts = super::render_with(t, &params, quote!(__cachette_t), &common);
-            quote!({
-                let mut __cachette_t = #support::tag();
-                #(#stmts)*
-                match __cachette_t.finish_tag() {
-                    #support::Some(__cachette_t) => __cachette_t,
-                    #support::None => break '__cachette_render #support::None,
-                }
-            })
-        })
-        .collect();
+    let render_key = super::cached::render_key(support, &key_stmts);
+    let tag_exprs = super::cached::tag_exprs(&tags, &params, &common);
     let condition = match &args.condition {
         Some(c) => quote!(#c),
         None => quote!(true),
@@ -232,14 +220,12 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn, batch: &LitStr) -> syn::Re
     let ItemFn {
         attrs, vis, sig, ..
     } = func;
-    let linkme = quote!(#support::linkme);
+    let registered = super::cached::register(support, &spec);
     let common_cache = &common.cache_expr;
     Ok(quote! {
         #(#attrs)*
         #vis #sig {
-            #[#linkme::distributed_slice(#support::REGISTRY)]
-            #[linkme(crate = #linkme)]
-            static __CACHETTE_SPEC: #support::FnSpec = #spec;
+            #registered
 
             let __cachette_enabled: bool = #condition;
             let __cachette_cache: &#support::Cache = #common_cache;
@@ -254,11 +240,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn, batch: &LitStr) -> syn::Re
                         if !__cachette_seen.insert(#item) {
                             continue;
                         }
-                        let mut __cachette_k = #support::key(__cachette_cache);
-                        #(#key_stmts)*
-                        let #support::Some(__cachette_key) = __cachette_k.finish(&__CACHETTE_SPEC) else {
-                            break '__cachette_render #support::None;
-                        };
+                        #render_key
                         let __cachette_tags: #support::Vec<#support::String> = #support::Vec::from([#(#tag_exprs),*]);
                         __cachette_items.push((#support::Clone::clone(#item), __cachette_key, __cachette_tags));
                     }

@@ -102,35 +102,18 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
 
     // Tags: the attribute's, and for protected functions one per identifier
     // (`patient:{hash}`), which the healthcare helpers invalidate.
-    let mut tag_exprs: Vec<TokenStream> = tags
-        .iter()
-        .map(|t| {
-            let stmts = render_with(t, &params, quote!(__cachette_t), &common);
-            quote!({
-                let mut __cachette_t = #support::tag();
-                #(#stmts)*
-                match __cachette_t.finish_tag() {
-                    #support::Some(__cachette_t) => __cachette_t,
-                    #support::None => break '__cachette_render #support::None,
-                }
-            })
-        })
-        .collect();
+    let mut tag_exprs = tag_exprs(&tags, &params, &common);
     for id in &args.shared.ids {
         let ident = params
             .find(&id.param.value())
             .map(|b| b.ident.clone())
             .unwrap_or_else(|| format_ident!("{}", id.param.value()));
         let lead = format!("{}:", id.role);
-        tag_exprs.push(quote!({
-            let mut __cachette_t = #support::tag();
-            __cachette_t.lit(#lead);
-            __cachette_t.id(__cachette_cache, &#ident);
-            match __cachette_t.finish_tag() {
-                #support::Some(__cachette_t) => __cachette_t,
-                #support::None => break '__cachette_render #support::None,
-            }
-        }));
+        let stmts = [
+            quote!(__cachette_t.lit(#lead);),
+            quote!(__cachette_t.id(__cachette_cache, &#ident);),
+        ];
+        tag_exprs.push(tag_expr(support, &stmts));
     }
     let tag_count = tag_exprs.len();
 
@@ -206,14 +189,13 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
     let ItemFn {
         attrs, vis, sig, ..
     } = func;
-    let linkme = quote!(#support::linkme);
+    let registered = register(support, &spec);
+    let render_key = render_key(support, &key_stmts);
     let common_cache = &common.cache_expr;
     Ok(quote! {
         #(#attrs)*
         #vis #sig {
-            #[#linkme::distributed_slice(#support::REGISTRY)]
-            #[linkme(crate = #linkme)]
-            static __CACHETTE_SPEC: #support::FnSpec = #spec;
+            #registered
 
             let __cachette_enabled: bool = #condition;
             let __cachette_cache: &#support::Cache = #common_cache;
@@ -221,11 +203,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
             // could not be rendered (its key would be shared with other arguments).
             let __cachette_prepared = if __cachette_enabled {
                 '__cachette_render: {
-                    let mut __cachette_k = #support::key(__cachette_cache);
-                    #(#key_stmts)*
-                    let #support::Some(__cachette_key) = __cachette_k.finish(&__CACHETTE_SPEC) else {
-                        break '__cachette_render #support::None;
-                    };
+                    #render_key
                     let __cachette_tags: [#support::String; #tag_count] = [#(#tag_exprs),*];
                     #support::Some((__cachette_key, __cachette_tags))
                 }
@@ -299,6 +277,8 @@ pub(super) fn spec(
     set(version.is_some(), quote!(version(#version)));
     let flag = |b: &Option<syn::LitBool>| b.as_ref().is_some_and(|b| b.value);
     set(flag(&args.cache_none), quote!(cache_none()));
+    let value_shape = args.value_shape.as_ref().is_none_or(|b| b.value);
+    set(!value_shape, quote!(no_value_shape()));
     let jitter = args.jitter;
     set(jitter.is_some(), quote!(jitter(#jitter)));
     let beta: f64 = args
@@ -329,6 +309,51 @@ pub(super) fn spec(
     }
     set(true, quote!(at(::core::file!(), ::core::line!())));
     spec
+}
+
+/// The function's [`spec`] as the static `__CACHETTE_SPEC`, registered in the runtime's
+/// registry.
+pub(super) fn register(support: &TokenStream, spec: &TokenStream) -> TokenStream {
+    let linkme = quote!(#support::linkme);
+    quote! {
+        #[#linkme::distributed_slice(#support::REGISTRY)]
+        #[linkme(crate = #linkme)]
+        static __CACHETTE_SPEC: #support::FnSpec = #spec;
+    }
+}
+
+/// `__cachette_key`, rendered by `key_stmts` into a builder and finished; a key that cannot
+/// be rendered leaves the block `'__cachette_render` with `None` (the call runs uncached).
+pub(super) fn render_key(support: &TokenStream, key_stmts: &[TokenStream]) -> TokenStream {
+    quote! {
+        let mut __cachette_k = #support::key(__cachette_cache);
+        #(#key_stmts)*
+        let #support::Some(__cachette_key) = __cachette_k.finish(&__CACHETTE_SPEC) else {
+            break '__cachette_render #support::None;
+        };
+    }
+}
+
+/// One expression per tag template: the tag, or leaving `'__cachette_render` with `None`.
+pub(super) fn tag_exprs(tags: &[Template], params: &Params, common: &Common) -> Vec<TokenStream> {
+    tags.iter()
+        .map(|t| {
+            let stmts = render_with(t, params, quote!(__cachette_t), common);
+            tag_expr(&common.support, &stmts)
+        })
+        .collect()
+}
+
+/// A tag rendered by `stmts` into `__cachette_t`, or leaving `'__cachette_render` with `None`.
+fn tag_expr(support: &TokenStream, stmts: &[TokenStream]) -> TokenStream {
+    quote!({
+        let mut __cachette_t = #support::tag();
+        #(#stmts)*
+        match __cachette_t.finish_tag() {
+            #support::Some(__cachette_t) => __cachette_t,
+            #support::None => break '__cachette_render #support::None,
+        }
+    })
 }
 
 /// Parameter names in the default key: all but skipped ones.

@@ -263,6 +263,7 @@ impl CacheBuilder {
     /// new type (on by default). Off: entries carry no shape and none is checked, so two
     /// versions of a program that share a Redis read each other's entries whatever their
     /// types (a field renamed but of the same type then decodes into the wrong field).
+    /// `value_shape = false` on a function turns the check off for that function alone.
     ///
     /// ```
     /// let cache = cache_runtime::Cache::builder().value_shapes(false).build().unwrap();

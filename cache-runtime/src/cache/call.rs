@@ -215,9 +215,9 @@ impl Cache {
     }
 
     /// The shape entries of `spec`'s value type `T` carry and must have to be read, unless
-    /// the cache was built not to check shapes.
+    /// the cache was built not to check shapes or the function says `value_shape = false`.
     pub(crate) fn shape_of<T: serde::de::DeserializeOwned>(&self, spec: &FnSpec) -> Option<u64> {
-        if self.inner.value_shapes {
+        if self.inner.value_shapes && spec.value_shape {
             spec.shape_of::<T>()
         } else {
             None
