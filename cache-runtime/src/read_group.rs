@@ -162,11 +162,11 @@ impl<R> Member<R> {
         }
     }
 
-    /// The group's read, once it is its [turn](Self::turn): sends `read` unless another member
-    /// already has (or is sending it), and hands every member the same result.
-    pub(crate) async fn read<F: Future<Output = R>>(&self, read: F) -> &R {
+    /// The group's read, once it is its [turn](Self::turn): sends the read `read` makes unless
+    /// another member already has (or is sending it), and hands every member the same result.
+    pub(crate) async fn read<F: Future<Output = R>>(&self, read: impl FnOnce() -> F) -> &R {
         self.turn().await;
-        self.group.read.get_or_init(|| read).await
+        self.group.read.get_or_init(read).await
     }
 }
 
@@ -224,17 +224,17 @@ mod tests {
         assert!(other.first(), "another key reads at once");
 
         assert!(
-            waits(a.read(counted(&reads, 2))).await,
+            waits(a.read(|| counted(&reads, 2))).await,
             "the read in flight goes first"
         );
-        assert_eq!(*first.read(counted(&reads, 1)).await, 1);
+        assert_eq!(*first.read(|| counted(&reads, 1)).await, 1);
         assert!(
-            waits(a.read(counted(&reads, 2))).await,
+            waits(a.read(|| counted(&reads, 2))).await,
             "and its caller, until it leaves its place"
         );
         drop(first);
-        assert_eq!(*a.read(counted(&reads, 2)).await, 2);
-        assert_eq!(*b.read(counted(&reads, 3)).await, 2, "shares a's read");
+        assert_eq!(*a.read(|| counted(&reads, 2)).await, 2);
+        assert_eq!(*b.read(|| counted(&reads, 3)).await, 2, "shares a's read");
         assert_eq!(reads.load(Ordering::SeqCst), 2);
 
         // A caller arriving while a's group holds its place waits for it, then reads anew.
@@ -242,7 +242,7 @@ mod tests {
         assert!(!c.first());
         drop(b);
         assert_eq!(
-            *c.read(counted(&reads, 4)).await,
+            *c.read(|| counted(&reads, 4)).await,
             4,
             "b's leaving let c's group go"
         );
@@ -258,9 +258,9 @@ mod tests {
         // The first reader vanishes without reading: the open group may send.
         drop(first);
         // a starts sending and is cancelled mid-read: b sends instead.
-        assert!(waits(a.read(std::future::pending())).await);
+        assert!(waits(a.read(std::future::pending)).await);
         drop(a);
-        assert_eq!(*b.read(async { 7 }).await, 7);
+        assert_eq!(*b.read(|| async { 7 }).await, 7);
         drop(b);
         assert!(groups.lock().is_empty());
     }
@@ -273,9 +273,9 @@ mod tests {
         // The next arrival opens a fresh group, sent when the first caller leaves.
         let b = groups.join("k");
         assert!(!b.first());
-        assert_eq!(*first.read(async { 1 }).await, 1);
+        assert_eq!(*first.read(|| async { 1 }).await, 1);
         drop(first);
-        assert_eq!(*b.read(async { 2 }).await, 2);
+        assert_eq!(*b.read(|| async { 2 }).await, 2);
         drop(b);
         assert!(groups.lock().is_empty());
 
@@ -305,7 +305,7 @@ mod tests {
                     let joined = clock.fetch_add(1, Ordering::SeqCst);
                     let member = groups.join("k");
                     let sent = *member
-                        .read(async {
+                        .read(|| async {
                             assert_eq!(in_flight.fetch_add(1, Ordering::SeqCst), 0);
                             let sent = clock.fetch_add(1, Ordering::SeqCst);
                             tokio::task::yield_now().await;

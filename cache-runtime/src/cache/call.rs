@@ -76,6 +76,9 @@ impl Cache {
             ..call
         };
         let mut load = load;
+        // The paths past a fresh hit (loads, refreshes, waiting for a cold flight) are boxed:
+        // their futures are many kilobytes (the loader's among them), which this future would
+        // otherwise carry, and move, on every hit.
         // A caller goes round when its leader vanished, or loaded from a state of the key
         // older than the one this caller read. Every round waits for a load that ran (or was
         // cancelled), so loads of a key in this process run one at a time, never side by side.
@@ -109,7 +112,8 @@ impl Cache {
             let looked = match self.flush_pending().await {
                 Ok(()) => match (cold, &place) {
                     (Some(flight), _) => {
-                        let looked = self.lookup_after::<O::Value>(call, &flight, order).await;
+                        let looked =
+                            Box::pin(self.lookup_after::<O::Value>(call, &flight, order)).await;
                         if let Ok(Lookup { found: None, read }) = &looked {
                             if let Some(out) = self.outcome_of_flight(&flight, read, share) {
                                 return out;
@@ -120,7 +124,7 @@ impl Cache {
                     (None, Some(member)) => {
                         self.lookup_grouped::<O::Value>(call, member, order).await
                     }
-                    (None, None) => self.lookup::<O::Value>(call, first, order).await,
+                    (None, None) => Box::pin(self.lookup::<O::Value>(call, first, order)).await,
                 },
                 // Invalidations from an outage go first; until they are applied nothing is
                 // read. The call then counts as a failed lookup: an error and a miss.
@@ -154,7 +158,7 @@ impl Cache {
                     ..
                 }) => {
                     drop(place.take());
-                    self.refresh::<O, L, M>(call, read, false, load).await;
+                    Box::pin(self.refresh::<O, L, M>(call, read, false, load)).await;
                     return O::from_cached(value);
                 }
                 Some(Found {
@@ -163,7 +167,7 @@ impl Cache {
                     ..
                 }) => {
                     drop(place.take());
-                    return match self.refresh::<O, L, M>(call, read, true, load).await {
+                    return match Box::pin(self.refresh::<O, L, M>(call, read, true, load)).await {
                         Some(fresh) => fresh,
                         None => O::from_cached(value),
                     };
@@ -176,10 +180,7 @@ impl Cache {
                 since,
                 place: place.take(),
             };
-            match self
-                .load::<O, L, M>(call, basis, fallback, load, share)
-                .await
-            {
+            match Box::pin(self.load::<O, L, M>(call, basis, fallback, load, share)).await {
                 Ok(out) => return out,
                 Err(given_back) => load = given_back,
             }

@@ -333,6 +333,12 @@ impl Cache {
         if self.inner.pending.is_empty() {
             return Ok(());
         }
+        // Boxed: every call awaits this, and the applying future is kilobytes that a call's
+        // own future would otherwise carry (and move) on every hit.
+        Box::pin(self.apply_pending()).await
+    }
+
+    async fn apply_pending(&self) -> Result<(), StoreError> {
         // One applier at a time, each with one pass; the others run uncached meanwhile
         // rather than queue behind it (through an outage, each pass may cost a timeout).
         if self

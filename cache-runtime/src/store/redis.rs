@@ -592,13 +592,14 @@ impl RedisStore {
             mget.arg(tag_keys);
             let mut entry_conn = self.conn()?;
             let mut tags_conn = entry_conn.clone();
-            self.bounded(async {
+            // Boxed: two commands' futures side by side would double every read's future.
+            Box::pin(self.bounded(async {
                 let (entry, tags) = tokio::join!(
                     get.query_async(&mut entry_conn),
                     mget.query_async(&mut tags_conn)
                 );
                 Ok((entry?, tags?))
-            })
+            }))
             .await?
         } else {
             // One command: the entry and its tags' versions in one MGET costs the server
