@@ -12,13 +12,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderName, Request, StatusCode};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::routing::get;
 use cachette::http::{Header, KeyExtractor, RateLimitLayer};
 use cachette::{Cache, RateLimitPolicy};
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
 use support::RedisServer;
 use support::caches::on_server_with_policy as cache_on;
 use support::http::serve;
@@ -28,19 +25,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// One `GET /` over a new connection; the status and headers.
 async fn get_root(addr: SocketAddr, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut req = Request::get("/").header("host", "localhost");
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let res = sender
-        .send_request(req.body(Empty::<Bytes>::new()).unwrap())
-        .await
-        .unwrap();
+    let res = support::http::request(addr, Method::GET, "/", headers).await;
     (res.status(), res.headers().clone())
 }
 

@@ -407,6 +407,15 @@ async fn until_waiting(cache: &Cache, n: u64) {
     }
 }
 
+/// The commands of a single miss (the read, the lease, the write script's `GET`s), plus one
+/// shared read: what a stampede on a cold key in one process sends.
+fn assert_a_miss_and_one_shared_read(server: &RedisServer) {
+    let counts = command_counts(server);
+    assert_eq!(counts.get("get"), Some(&5), "{counts:?}");
+    assert_eq!(counts.get("set"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");
+}
+
 /// A stampede on a cold key in one process sends two reads, not one per caller: the leader's,
 /// and one shared by every caller that arrived while it loaded (sent after its load ended).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,11 +460,7 @@ async fn a_stampede_sends_two_reads_one_lease_and_one_write() {
         assert_eq!(c.await.unwrap(), Ok(7));
     }
     assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let counts = command_counts(&server);
-    // As a single miss (the read, the lease, the write script's GETs), plus one shared read.
-    assert_eq!(counts.get("get"), Some(&5), "{counts:?}");
-    assert_eq!(counts.get("set"), Some(&2), "{counts:?}");
-    assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");
+    assert_a_miss_and_one_shared_read(&server);
 }
 
 /// A thousand callers started at once on a cold key, most of them before the first caller's
@@ -489,10 +494,7 @@ async fn callers_started_at_once_send_two_reads() {
         assert_eq!(c.await.unwrap(), Ok(7));
     }
     assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let counts = command_counts(&server);
-    assert_eq!(counts.get("get"), Some(&5), "{counts:?}");
-    assert_eq!(counts.get("set"), Some(&2), "{counts:?}");
-    assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");
+    assert_a_miss_and_one_shared_read(&server);
 }
 
 /// Concurrent hits of one key share reads: each read is sent after the callers it answers

@@ -443,22 +443,9 @@ impl Cache {
         }
         let mut found = self.inner.store.get_many(&keys).await?;
         let mut versions = found.split_off(entries);
-        let missing: Vec<usize> = (0..versions.len())
-            .filter(|&v| versions[v].is_none())
-            .collect();
-        if !missing.is_empty() {
-            let missing_keys: Vec<String> =
-                missing.iter().map(|&v| keys[entries + v].clone()).collect();
-            for key in &missing_keys {
-                self.inner
-                    .store
-                    .set_nx(key, &crate::random::token8(), self.inner.tag_ttl)
-                    .await?;
-            }
-            let fresh = self.inner.store.get_many(&missing_keys).await?;
-            for (v, version) in missing.into_iter().zip(fresh) {
-                versions[v] = version;
-            }
+        if versions.iter().any(Option::is_none) {
+            self.create_versions(&keys[entries..], &mut versions)
+                .await?;
         }
         Ok(pending
             .iter()

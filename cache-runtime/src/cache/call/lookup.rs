@@ -231,7 +231,7 @@ impl Cache {
 
     /// Gives the tags of `tag_keys` whose `versions` are missing a version (`SET NX`, so that
     /// a concurrent creation wins), and reads what they hold then.
-    async fn create_versions(
+    pub(crate) async fn create_versions(
         &self,
         tag_keys: &[String],
         versions: &mut [Option<Bytes>],
