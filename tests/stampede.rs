@@ -497,6 +497,101 @@ async fn callers_started_at_once_send_two_reads() {
     assert_a_miss_and_one_shared_read(&server);
 }
 
+/// A loopback proxy to a `redis-server` that forwards requests at once and holds the server's
+/// replies back while `hold` is set; `held` counts the reply bytes waiting.
+struct ReplyGate {
+    url: String,
+    hold: tokio::sync::watch::Sender<bool>,
+    held: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn reply_gate(server: &RedisServer) -> ReplyGate {
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let (hold, open) = tokio::sync::watch::channel(false);
+    let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (port, counted) = (server.port(), held.clone());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                continue;
+            };
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = upstream.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut from_client, &mut to_server).await });
+            let (mut open, held) = (open.clone(), counted.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                    held.fetch_add(n, SeqCst);
+                    let _ = open.wait_for(|hold| !*hold).await;
+                    held.fetch_sub(n, SeqCst);
+                    if to_client.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    ReplyGate { url, hold, held }
+}
+
+/// A read sent before an invalidation completed answers no caller that arrived after it: with
+/// the reply to a first caller's read held back (the server answered before the invalidation),
+/// a caller arriving after the invalidation waits for that read and sends its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_after_an_invalidation_does_not_share_a_read_sent_before_it() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let server = RedisServer::start();
+    let gate = reply_gate(&server).await;
+    let behind = Cache::builder()
+        .redis(gate.url.clone())
+        .prefix("m")
+        .build()
+        .unwrap();
+    let other = support::caches::on_server(&server, "m");
+    let o = LoadOptions::ttl(Duration::from_secs(60));
+    let version = Arc::new(std::sync::atomic::AtomicU32::new(1));
+    let get = |cache: &Cache| {
+        let (cache, o, version) = (cache.clone(), o.clone(), version.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_load(
+                    "k",
+                    &o,
+                    || async move { Ok::<_, String>(version.load(SeqCst)) },
+                )
+                .await
+        })
+    };
+    assert_eq!(get(&behind).await.unwrap(), Ok(1));
+
+    gate.hold.send_replace(true);
+    let first = get(&behind);
+    while gate.held.load(SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    version.store(2, SeqCst);
+    other.invalidate("k").await.unwrap();
+    let after = get(&behind);
+    // Time for `after` to reach its read (sharing the one held back, were that allowed). A slow
+    // machine can only make this test miss such a bug, never fail without one.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate.hold.send_replace(false);
+    assert_eq!(
+        first.await.unwrap(),
+        Ok(1),
+        "the held read was answered before the invalidation"
+    );
+    assert_eq!(
+        after.await.unwrap(),
+        Ok(2),
+        "a caller after an invalidation was served a read sent before it"
+    );
+}
+
 /// Concurrent hits of one key share reads: each read is sent after the callers it answers
 /// arrived, and there are fewer reads than callers. Every caller is served the value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
