@@ -120,6 +120,16 @@ impl OwnKey {
     }
 }
 
+/// The raw side's hit: `GET` on the multiplexed connection, then postcard.
+async fn raw_get(conn: &mut MultiplexedConnection, key: &str) -> Order {
+    let bytes: Vec<u8> = redis::cmd("GET")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("GET");
+    postcard::from_bytes(&bytes).expect("decodes")
+}
+
 /// One side of the Redis hit rows where each task reads its own key.
 #[derive(Clone)]
 enum OwnHit {
@@ -132,14 +142,7 @@ impl Side for OwnHit {
     async fn call(&mut self) {
         match self {
             OwnHit::Raw(conn, size, own) => {
-                let key = format!("raw:{size}:{}", own.task());
-                let bytes: Vec<u8> = redis::cmd("GET")
-                    .arg(&key)
-                    .query_async(conn)
-                    .await
-                    .expect("GET");
-                let v: Order = postcard::from_bytes(&bytes).expect("decodes");
-                black_box(v);
+                black_box(raw_get(conn, &format!("raw:{size}:{}", own.task())).await);
             }
             OwnHit::Plain(cache, size, own) => {
                 let task = own.task();
@@ -167,14 +170,7 @@ impl Side for Hit {
         match self {
             Hit::Raw(conn, size) => {
                 // The key is rendered per call, as the macro does.
-                let key = format!("raw:{size}");
-                let bytes: Vec<u8> = redis::cmd("GET")
-                    .arg(&key)
-                    .query_async(conn)
-                    .await
-                    .expect("GET");
-                let v: Order = postcard::from_bytes(&bytes).expect("decodes");
-                black_box(v);
+                black_box(raw_get(conn, &format!("raw:{size}")).await);
             }
             Hit::Plain(cache, size) => {
                 black_box(plain(cache, *size).await.expect("hit"));
