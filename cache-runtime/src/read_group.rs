@@ -4,9 +4,11 @@
 //! A read sent before a caller arrived cannot answer it: an invalidation may have completed in
 //! between, and the caller is owed its effect. A read sent after it arrived can, whoever sends
 //! it. So a key has at most one read in flight (its *sent* group) and one *open* group that the
-//! callers arriving meanwhile join; when the sent read returns, the open group is sent, by
-//! whichever of its members gets there first. A stampede of a thousand callers on a cold key
-//! sends two reads instead of a thousand, and a hot key under concurrent hits is read about
+//! callers arriving meanwhile join. Once the sent read has returned and one of its callers is
+//! done with it (has served a value, or joined the key's flight: see [`Member`]), the open
+//! group is sent, by whichever of its members gets there first. A stampede of a thousand callers on a cold key
+//! sends two reads instead of a thousand (the callers behind the first find its flight and wait
+//! for it), and a hot key under concurrent hits is read about
 //! once per round trip instead of once per caller; a caller alone on its key reads at once, as
 //! before.
 //!
@@ -16,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OnceCell};
@@ -37,11 +39,11 @@ struct Group<R> {
     key: Arc<str>,
     /// Members not yet gone (joining is under the map's lock; leaving counts down first and
     /// then, unless the group has ended, looks again under the lock).
-    members: std::sync::atomic::AtomicUsize,
-    /// Set when the group may send its read (the one before it has returned).
+    members: AtomicUsize,
+    /// Set when the group may send its read (the group before it has ended).
     sendable: AtomicBool,
-    /// Set once the group no longer holds back the one behind it (its read returned, or
-    /// nobody was left to send it).
+    /// Set once the group no longer holds back the one behind it (a member left after its
+    /// read returned, or every member left).
     ended: AtomicBool,
     ready: Notify,
     read: OnceCell<R>,
@@ -51,7 +53,7 @@ impl<R> Group<R> {
     fn new(key: Arc<str>, sendable: bool) -> Arc<Group<R>> {
         Arc::new(Group {
             key,
-            members: std::sync::atomic::AtomicUsize::new(1),
+            members: AtomicUsize::new(1),
             sendable: AtomicBool::new(sendable),
             ended: AtomicBool::new(false),
             ready: Notify::new(),
@@ -196,7 +198,6 @@ impl<R> Drop for Member<R> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
     use super::*;
