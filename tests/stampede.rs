@@ -592,8 +592,9 @@ async fn a_caller_after_an_invalidation_does_not_share_a_read_sent_before_it() {
     );
 }
 
-/// Concurrent hits of one key share reads: each read is sent after the callers it answers
-/// arrived, and there are fewer reads than callers. Every caller is served the value.
+/// Concurrent hits of one key share reads: fewer reads than callers, and every caller is served
+/// the value. (That a shared read was sent after its callers arrived is the test above and
+/// `read_group::tests`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_hits_of_one_key_share_reads() {
     let server = RedisServer::start();
