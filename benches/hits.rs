@@ -120,6 +120,15 @@ impl OwnKey {
     }
 }
 
+/// One multiplexed connection to `server`, cloned per task by the sides that use it.
+async fn multiplexed(server: &RedisServer) -> MultiplexedConnection {
+    server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a multiplexed connection")
+}
+
 /// The raw side's hit: `GET` on the multiplexed connection, then postcard.
 async fn raw_get(conn: &mut MultiplexedConnection, key: &str) -> Order {
     let bytes: Vec<u8> = redis::cmd("GET")
@@ -225,11 +234,7 @@ async fn redis_hits(server: &RedisServer, defaults: &Cache, deflate: &Cache) {
             "/ cachette untagged",
         ],
     );
-    let conn = server
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("a multiplexed connection");
+    let conn = multiplexed(server).await;
     for size in SIZES {
         let raw_key = format!("raw:{size}");
         let bytes = postcard::to_allocvec(&order(size)).expect("encodes");
@@ -292,11 +297,7 @@ async fn own_key_hits(server: &RedisServer, defaults: &Cache) {
         "Redis hit, 64 tasks, each reading a key of its own, ops/s (ratio: within each repetition)",
         &["value", "side", "ops/s", "/ raw", "/ cachette untagged"],
     );
-    let conn = server
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("a multiplexed connection");
+    let conn = multiplexed(server).await;
     for size in SIZES {
         let bytes = postcard::to_allocvec(&order(size)).expect("encodes");
         for task in 0..TASKS as u64 {
@@ -556,11 +557,7 @@ async fn read_with_lease(server: &RedisServer) {
     const SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
         if v then return v end \
         redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', 2000) return false";
-    let conn = server
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("a multiplexed connection");
+    let conn = multiplexed(server).await;
     let bytes = postcard::to_allocvec(&order(256)).expect("encodes");
     let _: () = redis::cmd("SET")
         .arg("lease-read")

@@ -108,18 +108,15 @@ async fn two_versions_of_a_program_on_one_server() {
 
     // Without shapes, the new program decodes the old bytes into the wrong fields: what the
     // check prevents.
-    let unchecked_old = Cache::builder()
-        .redis(server.url())
-        .prefix("u")
-        .value_shapes(false)
-        .build()
-        .unwrap();
-    let unchecked_new = Cache::builder()
-        .redis(server.url())
-        .prefix("u")
-        .value_shapes(false)
-        .build()
-        .unwrap();
+    let unchecked = || {
+        Cache::builder()
+            .redis(server.url())
+            .prefix("u")
+            .value_shapes(false)
+            .build()
+            .unwrap()
+    };
+    let (unchecked_old, unchecked_new) = (unchecked(), unchecked());
     before(&unchecked_old, &calls, 1).await.unwrap();
     let read = after(&unchecked_new, &calls, 1).await.unwrap();
     assert_eq!(calls.load(SeqCst), 3, "served from the old entry");
