@@ -222,22 +222,44 @@ impl Cache {
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
             pause = (pause * 3 / 2).min(Duration::from_millis(100));
-            match self.lookup::<O::Value>(call, false, order).await {
-                Ok(Lookup {
-                    found:
-                        Some(Found {
-                            value,
-                            age: Age::Fresh | Age::RefreshEarly | Age::Stale,
-                            ..
-                        }),
-                    read,
-                }) if read.observed.is_some() => return Waited::Value(value, read),
-                Ok(_) => {}
-                Err(_) => return Waited::GaveUp,
+            match self.poll_other::<O>(call, order).await {
+                Ok(Some((value, read))) => return Waited::Value(value, read),
+                Ok(None) => {}
+                Err(()) => return Waited::GaveUp,
             }
             if let Some(lease) = self.try_lease(call.key).await {
-                return Waited::Lease(lease);
+                // The holder may have written its value and released its lease between the
+                // poll above and this lease: one more read, or this process loads it again.
+                return match self.poll_other::<O>(call, order).await {
+                    Ok(Some((value, read))) => {
+                        self.release_lease(&lease).await;
+                        Waited::Value(value, read)
+                    }
+                    Ok(None) | Err(()) => Waited::Lease(lease),
+                };
             }
+        }
+    }
+
+    /// One poll of [`wait_for_other`](Self::wait_for_other): the value another process wrote,
+    /// if it is there; an error when the store could not be read.
+    async fn poll_other<O: Outcome>(
+        &self,
+        call: Call<'_>,
+        order: u64,
+    ) -> Result<Option<(O::Value, Read)>, ()> {
+        match self.lookup::<O::Value>(call, false, order).await {
+            Ok(Lookup {
+                found:
+                    Some(Found {
+                        value,
+                        age: Age::Fresh | Age::RefreshEarly | Age::Stale,
+                        ..
+                    }),
+                read,
+            }) if read.observed.is_some() => Ok(Some((value, read))),
+            Ok(_) => Ok(None),
+            Err(_) => Err(()),
         }
     }
 
