@@ -1,25 +1,28 @@
-//! The embedded default: a bounded in-process store on moka, weighed by bytes.
+//! The embedded default: a bounded in-process store on `quick_cache`, weighed by bytes.
 
 mod inspect;
 
 use std::any::Any;
-use std::sync::{Arc, OnceLock};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use moka::ops::compute::Op;
-
 use super::gcra::{self, Quota, Verdict};
 use super::glob::glob_match;
 use super::{Deleted, Store, WriteIf, kept, same_fingerprint};
+use crate::clock::{millis, now_ms, now_ms_for};
 use crate::entry;
 use crate::error::StoreError;
 
 /// An in-process store bounded by the total size of its keys and values.
 ///
-/// Entries expire at their own TTL; when the byte budget is full, moka's TinyLFU policy
-/// evicts the entries least likely to be used again.
+/// Entries expire at their own TTL: a read never sees an expired entry, and the first miss or
+/// write a second after the last sweep removes the expired ones.
+/// When the byte budget is full, `quick_cache`'s S3-FIFO policy evicts the entries least
+/// likely to be used again.
 ///
 /// ```
 /// let store = cache_runtime::MemoryStore::new(64 * 1024 * 1024);
@@ -27,14 +30,26 @@ use crate::error::StoreError;
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    inner: moka::sync::Cache<String, Slot>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    slots: quick_cache::sync::Cache<String, Slot, Weigh>,
+    /// The writes of one key run one at a time, under its stripe's lock: each reads the slot,
+    /// decides and writes before the next one reads (what a Redis script does).
+    stripes: Box<[Mutex<()>]>,
+    hasher: RandomState,
+    /// When (unix ms) the next sweep of expired entries is due.
+    next_sweep_ms: AtomicU64,
+    sweep_every_ms: u64,
+    max_bytes: u64,
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("entries", &self.inner.entry_count())
-            .field("weighted_bytes", &self.inner.weighted_size())
+            .field("entries", &self.inner.slots.len())
+            .field("weighted_bytes", &self.inner.slots.weight())
             .finish()
     }
 }
@@ -42,54 +57,85 @@ impl std::fmt::Debug for MemoryStore {
 #[derive(Clone)]
 struct Slot {
     value: Bytes,
-    expires_at: Instant,
+    /// Unix ms; the slot is gone from this instant on.
+    expires_ms: u64,
     /// The value decoded, for values that can be cloned: set by the first hit that decodes
     /// it, so later hits clone instead of decoding. A write puts a new slot, and with it an
     /// empty one. `None` for what is not an entry (tag versions, leases, counters).
     decoded: Option<Decoded>,
 }
 
-/// A decoded value shared by the hits of one stored entry.
-pub(crate) type Decoded = Arc<OnceLock<Arc<dyn Any + Send + Sync>>>;
-
-struct PerEntryTtl;
-
-impl moka::Expiry<String, Slot> for PerEntryTtl {
-    fn expire_after_create(&self, _: &String, slot: &Slot, now: Instant) -> Option<Duration> {
-        Some(slot.expires_at.saturating_duration_since(now))
+impl Slot {
+    /// Whether the slot is still live: on the coarse clock where that cannot change the
+    /// verdict, as freshness is judged.
+    fn live(&self) -> bool {
+        now_ms_for(self.expires_ms) < self.expires_ms
     }
 
-    fn expire_after_update(
-        &self,
-        _: &String,
-        slot: &Slot,
-        now: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(slot.expires_at.saturating_duration_since(now))
+    fn live_at(&self, now_ms: u64) -> bool {
+        now_ms < self.expires_ms
+    }
+
+    fn remaining(&self, now_ms: u64) -> Duration {
+        Duration::from_millis(self.expires_ms.saturating_sub(now_ms))
     }
 }
 
-/// What moka's bookkeeping costs per entry beyond key and value, roughly.
+/// A decoded value shared by the hits of one stored entry.
+pub(crate) type Decoded = Arc<OnceLock<Arc<dyn Any + Send + Sync>>>;
+
+#[derive(Clone)]
+struct Weigh;
+
+impl quick_cache::Weighter<String, Slot> for Weigh {
+    fn weight(&self, key: &String, slot: &Slot) -> u64 {
+        (key.len() + slot.value.len() + ENTRY_OVERHEAD) as u64
+    }
+}
+
+/// What the map's bookkeeping costs per entry beyond key and value, roughly.
 const ENTRY_OVERHEAD: usize = 96;
+
+/// Stripes of write locks: enough that writes of different keys rarely wait on each other.
+const STRIPES: usize = 256;
+
+/// How often expired entries are swept out (a read or write past it sweeps).
+const SWEEP_EVERY_MS: u64 = 1000;
+
+/// What a write of one key does with the slot it found.
+enum Op {
+    Keep,
+    Put(Slot),
+    Remove,
+}
 
 impl MemoryStore {
     /// A store holding at most `max_bytes` of keys and values.
     pub fn new(max_bytes: u64) -> Self {
-        let inner = moka::sync::Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|k: &String, v: &Slot| {
-                u32::try_from(k.len() + v.value.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
-            })
-            .expire_after(PerEntryTtl)
-            .build();
-        MemoryStore { inner }
+        Self::sweeping_every(max_bytes, SWEEP_EVERY_MS)
     }
 
-    /// `now + ttl`, saturating far in the future instead of overflowing.
-    fn deadline(now: Instant, ttl: Duration) -> Instant {
-        now.checked_add(ttl)
-            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+    fn sweeping_every(max_bytes: u64, sweep_every_ms: u64) -> Self {
+        // quick_cache sizes its table from an estimate of the entries; a few hundred bytes
+        // each is typical of cached rows.
+        let estimated = (max_bytes / 512).clamp(16, 1 << 22) as usize;
+        MemoryStore {
+            inner: Arc::new(Inner {
+                slots: quick_cache::sync::Cache::with_weighter(estimated, max_bytes.max(1), Weigh),
+                stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+                hasher: RandomState::new(),
+                next_sweep_ms: AtomicU64::new(now_ms().saturating_add(sweep_every_ms)),
+                sweep_every_ms,
+                max_bytes,
+            }),
+        }
+    }
+
+    /// `now + ttl` in unix ms, saturating.
+    fn deadline(now_ms: u64, ttl: Duration) -> u64 {
+        // Rounded up: a TTL under a millisecond still lives until the next one.
+        let ms = millis(ttl).saturating_add(u64::from(ttl.subsec_nanos() % 1_000_000 != 0));
+        now_ms.saturating_add(ms)
     }
 
     /// The entry under `key`, at once: what the asynchronous `get` returns, for callers that
@@ -104,10 +150,75 @@ impl MemoryStore {
     }
 
     fn live(&self, key: &str) -> Option<Slot> {
-        // No expiry check of our own: moka's `get` compares the entry's expiry (set from
-        // `expires_at` by `PerEntryTtl`) with the clock reading it takes anyway, maintenance
-        // pass or not. A second clock reading here cost about a tenth of an in-process hit.
-        self.inner.get(key)
+        let slot = self.inner.slots.get(key).filter(Slot::live);
+        if slot.is_none() {
+            // A miss may be an expired entry: the moment to see whether a sweep is due.
+            self.sweep_if_due(now_ms());
+        }
+        slot
+    }
+
+    /// Removes expired entries, at most once per sweep interval ([`SWEEP_EVERY_MS`]): reads
+    /// never see them, but their bytes (sealed health data among them) should not outlive
+    /// their TTL by long. One pass over the map: about a millisecond per 100 000 entries, paid
+    /// by one miss or write a second.
+    fn sweep_if_due(&self, now_ms: u64) {
+        let due = self.inner.next_sweep_ms.load(Ordering::Relaxed);
+        if now_ms < due
+            || self
+                .inner
+                .next_sweep_ms
+                .compare_exchange(
+                    due,
+                    now_ms.saturating_add(self.inner.sweep_every_ms),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        self.inner.slots.retain(|_, slot| slot.live_at(now_ms));
+    }
+
+    fn stripe(&self, key: &str) -> MutexGuard<'_, ()> {
+        let i = self.inner.hasher.hash_one(key) as usize % STRIPES;
+        // The lock guards no data of its own: a panic while it was held leaves nothing
+        // half-written in it.
+        self.inner.stripes[i]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One write of `key`: `decide` sees the live slot (none when absent or expired) and says
+    /// what to do with it, with every other write of the key held off until it is done.
+    fn write<T>(&self, key: &str, decide: impl FnOnce(Option<&Slot>, u64) -> (Op, T)) -> T {
+        let _held = self.stripe(key);
+        let now = now_ms();
+        let current = self.inner.slots.get(key).filter(|s| s.live_at(now));
+        let (op, out) = decide(current.as_ref(), now);
+        match op {
+            Op::Keep => {}
+            Op::Put(slot) => self.inner.slots.insert(key.to_owned(), slot),
+            Op::Remove => {
+                self.inner.slots.remove(key);
+            }
+        }
+        drop(_held);
+        self.sweep_if_due(now);
+        out
+    }
+
+    /// Stores `value` under `key` for `ttl`, whatever was there.
+    fn put(&self, key: &str, value: Bytes, ttl: Duration, decoded: Option<Decoded>) {
+        self.write(key, |_, now| {
+            let slot = Slot {
+                value,
+                expires_ms: Self::deadline(now, ttl),
+                decoded,
+            };
+            (Op::Put(slot), ())
+        });
     }
 }
 
@@ -117,22 +228,16 @@ impl Store for MemoryStore {
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
-        let expires_at = Self::deadline(Instant::now(), ttl);
-        self.inner.insert(
-            key.to_owned(),
-            Slot {
-                value,
-                expires_at,
-                decoded: Some(Decoded::default()),
-            },
-        );
+        self.put(key, value, ttl, Some(Decoded::default()));
         Ok(())
     }
 
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        let now = now_ms();
         Ok(self
             .live(key)
-            .map(|s| s.expires_at.saturating_duration_since(Instant::now())))
+            .filter(|s| s.live_at(now))
+            .map(|s| s.remaining(now)))
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, StoreError> {
@@ -140,16 +245,8 @@ impl Store for MemoryStore {
     }
 
     async fn set_many(&self, items: Vec<(String, Bytes, Duration)>) -> Result<(), StoreError> {
-        let now = Instant::now();
         for (key, value, ttl) in items {
-            self.inner.insert(
-                key,
-                Slot {
-                    value,
-                    expires_at: Self::deadline(now, ttl),
-                    decoded: Some(Decoded::default()),
-                },
-            );
+            self.put(&key, value, ttl, Some(Decoded::default()));
         }
         Ok(())
     }
@@ -179,171 +276,130 @@ impl Store for MemoryStore {
             release,
             lease_held,
         } = write;
-        let now = Instant::now();
-        let result = self.inner.entry_by_ref(key).and_compute_with(|current| {
-            let current = current
-                .map(|e| e.into_value())
-                .filter(|s| s.expires_at > now);
-            let unchanged = match (&current, observed) {
+        let written = self.write(key, |current, now| {
+            let unchanged = match (current, observed) {
                 // A key found empty is written only under a lease still held (see the Redis
                 // script): one deleted by a pattern invalidation may mean an older load.
                 (None, None) => {
                     !lease_held
                         || release.is_none_or(|(lease_key, token)| {
                             self.inner
+                                .slots
                                 .get(lease_key)
-                                .is_some_and(|l| l.expires_at > now && l.value[..] == token[..])
+                                .is_some_and(|l| l.live_at(now) && l.value[..] == token[..])
                         })
                 }
                 (Some(cur), Some(seen)) => same_fingerprint(&cur.value, seen),
                 _ => false,
             };
-            let fresh_tombstone = current
-                .as_ref()
-                .is_some_and(|c| entry::is_tombstone(&c.value));
+            let fresh_tombstone = current.is_some_and(|c| entry::is_tombstone(&c.value));
             if unchanged || (replace_values && !fresh_tombstone) {
-                Op::Put(Slot {
+                let slot = Slot {
                     value,
-                    expires_at: Self::deadline(now, ttl),
+                    expires_ms: Self::deadline(now, ttl),
                     decoded: Some(Decoded::default()),
-                })
+                };
+                (Op::Put(slot), true)
             } else {
-                Op::Nop
+                (Op::Keep, false)
             }
         });
         if let Some((lease_key, token)) = release {
             self.delete_if_equals(lease_key, token).await?;
         }
-        Ok(matches!(
-            result,
-            moka::ops::compute::CompResult::Inserted(_)
-                | moka::ops::compute::CompResult::ReplacedWith(_)
-        ))
+        Ok(written)
     }
 
     async fn write_tombstones(&self, keys: &[String], ttl: Duration) -> Result<u64, StoreError> {
         let mut held = 0;
-        let now = Instant::now();
-        let expires_at = Self::deadline(now, ttl);
         for key in keys {
-            // A compute, not an insert: moka serializes computes of one key, and the
-            // conditional write is one, so a write that compared the old entry cannot land
-            // after this tombstone.
-            self.inner
-                .entry_by_ref(key.as_str())
-                .and_compute_with(|current| {
-                    if let Some(old) = current.map(|e| e.into_value()) {
-                        if old.expires_at > now && !entry::is_tombstone(&old.value) {
-                            held += 1;
-                        }
-                    }
-                    Op::Put(Slot {
-                        value: Bytes::from(entry::tombstone()),
-                        expires_at,
-                        decoded: None,
-                    })
-                });
+            // Under the key's write lock, as the conditional write is: a write that compared
+            // the old entry cannot land after this tombstone.
+            let was_value = self.write(key, |current, now| {
+                let tombstone = Slot {
+                    value: Bytes::from(entry::tombstone()),
+                    expires_ms: Self::deadline(now, ttl),
+                    decoded: None,
+                };
+                let was_value = current.is_some_and(|old| !entry::is_tombstone(&old.value));
+                (Op::Put(tombstone), was_value)
+            });
+            held += u64::from(was_value);
         }
         Ok(held)
     }
 
     async fn bump_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
-        let expires_at = Self::deadline(Instant::now(), ttl);
         for key in tag_keys {
-            // A compute, serialized with `extend_versions` (a compute too): a lengthening
-            // that read the old version cannot put it back over the new one.
+            // Under the key's write lock, as `extend_versions` is: a lengthening that read the
+            // old version cannot put it back over the new one.
             let version = Bytes::copy_from_slice(&crate::random::token8());
-            self.inner.entry_by_ref(key.as_str()).and_compute_with(|_| {
-                Op::Put(Slot {
-                    value: version,
-                    expires_at,
-                    decoded: None,
-                })
-            });
+            self.put(key, version, ttl, None);
         }
         Ok(())
     }
 
     async fn extend_versions(&self, tag_keys: &[String], ttl: Duration) -> Result<(), StoreError> {
-        let now = Instant::now();
-        let expires_at = Self::deadline(now, ttl);
         for key in tag_keys {
-            self.inner
-                .entry_by_ref(key.as_str())
-                .and_compute_with(|current| match current.map(|e| e.into_value()) {
-                    Some(slot) if slot.expires_at > now && slot.expires_at < expires_at => {
-                        Op::Put(Slot {
-                            value: slot.value,
-                            expires_at,
-                            decoded: slot.decoded,
-                        })
+            self.write(key, |current, now| {
+                let expires_ms = Self::deadline(now, ttl);
+                match current {
+                    Some(slot) if slot.expires_ms < expires_ms => {
+                        let longer = Slot {
+                            expires_ms,
+                            ..slot.clone()
+                        };
+                        (Op::Put(longer), ())
                     }
-                    _ => Op::Nop,
-                });
+                    _ => (Op::Keep, ()),
+                }
+            });
         }
         Ok(())
     }
 
     async fn delete_matching(&self, pattern: &str, keep: &[String]) -> Result<Deleted, StoreError> {
-        let now = Instant::now();
         let mut done = Deleted::default();
-        for (key, slot) in self.inner.iter() {
-            if glob_match(pattern.as_bytes(), key.as_bytes()) && !kept(key.as_bytes(), keep) {
-                if slot.expires_at > now {
-                    done.scanned += 1;
-                }
-                // A compute, not an invalidate: it waits for a conditional write of the key
-                // in progress (which may have seen the lease this deletion follows). A
-                // tombstone stays: it is a key invalidation's, which loads in flight are
-                // checked against (see the Redis store).
-                let result = self
-                    .inner
-                    .entry_by_ref(key.as_str())
-                    .and_compute_with(|current| match current {
-                        Some(c) if entry::is_tombstone(&c.value().value) => Op::Nop,
-                        Some(_) => Op::Remove,
-                        None => Op::Nop,
-                    });
-                if matches!(result, moka::ops::compute::CompResult::Removed(_))
-                    && slot.expires_at > now
-                {
-                    done.removed += 1;
-                }
+        for (key, slot) in self.inner.slots.iter() {
+            if !glob_match(pattern.as_bytes(), key.as_bytes()) || kept(key.as_bytes(), keep) {
+                continue;
             }
+            if slot.live() {
+                done.scanned += 1;
+            }
+            // Under the key's write lock: it waits for a conditional write of the key in
+            // progress (which may have seen the lease this deletion follows). A tombstone
+            // stays: it is a key invalidation's, which loads in flight are checked against
+            // (see the Redis store).
+            let removed = self.write(&key, |current, _| match current {
+                Some(c) if entry::is_tombstone(&c.value) => (Op::Keep, false),
+                Some(_) => (Op::Remove, true),
+                None => (Op::Remove, false),
+            });
+            done.removed += u64::from(removed);
         }
         Ok(done)
     }
 
     async fn set_nx(&self, key: &str, token: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        let now = Instant::now();
-        let result = self.inner.entry_by_ref(key).and_compute_with(|current| {
-            match current
-                .map(|e| e.into_value())
-                .filter(|s| s.expires_at > now)
-            {
-                Some(_) => Op::Nop,
-                None => Op::Put(Slot {
+        Ok(self.write(key, |current, now| match current {
+            Some(_) => (Op::Keep, false),
+            None => {
+                let lease = Slot {
                     value: Bytes::copy_from_slice(token),
-                    expires_at: Self::deadline(now, ttl),
+                    expires_ms: Self::deadline(now, ttl),
                     decoded: None,
-                }),
+                };
+                (Op::Put(lease), true)
             }
-        });
-        Ok(!matches!(
-            result,
-            moka::ops::compute::CompResult::Unchanged(_)
-        ))
+        }))
     }
 
     async fn delete_if_equals(&self, key: &str, token: &[u8]) -> Result<bool, StoreError> {
-        let now = Instant::now();
-        let result = self.inner.entry_by_ref(key).and_compute_with(|current| {
-            match current.map(|e| e.into_value()) {
-                Some(s) if s.expires_at > now && s.value.as_ref() == token => Op::Remove,
-                _ => Op::Nop,
-            }
-        });
-        Ok(matches!(result, moka::ops::compute::CompResult::Removed(_)))
+        Ok(self.write(key, |current, _| match current {
+            Some(s) if s.value.as_ref() == token => (Op::Remove, true),
+            _ => (Op::Keep, false),
+        }))
     }
 
     async fn lock_fenced(
@@ -356,26 +412,18 @@ impl Store for MemoryStore {
         if !self.set_nx(lock_key, token, ttl).await? {
             return Ok(None);
         }
-        let now = Instant::now();
-        let mut next = 0;
-        self.inner
-            .entry_by_ref(fence_key)
-            .and_compute_with(|current| {
-                let last = current
-                    .map(|e| e.into_value())
-                    .and_then(|s| {
-                        std::str::from_utf8(&s.value)
-                            .ok()
-                            .and_then(|v| v.parse::<u64>().ok())
-                    })
-                    .unwrap_or(0);
-                next = last + 1;
-                Op::Put(Slot {
-                    value: Bytes::from(next.to_string()),
-                    expires_at: Self::deadline(now, Duration::MAX),
-                    decoded: None,
-                })
-            });
+        let next = self.write(fence_key, |current, now| {
+            let last = current
+                .and_then(|s| std::str::from_utf8(&s.value).ok()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            let next = last + 1;
+            let fence = Slot {
+                value: Bytes::from(next.to_string()),
+                expires_ms: Self::deadline(now, Duration::MAX),
+                decoded: None,
+            };
+            (Op::Put(fence), next)
+        });
         Ok(Some(next))
     }
 
@@ -383,34 +431,28 @@ impl Store for MemoryStore {
         // The clock of a process-wide origin: a memory store is one process's, and `Instant`
         // never goes backwards.
         static ORIGIN: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
-        let now = Instant::now();
-        let now_us = u64::try_from(now.saturating_duration_since(*ORIGIN).as_micros())
-            .unwrap_or(u64::MAX / 2);
-        let mut verdict = None;
-        // A compute: moka runs the computes of one key one at a time, so concurrent callers
-        // each see the TAT the previous one stored.
-        self.inner.entry_by_ref(key).and_compute_with(|current| {
+        let now_us = u64::try_from(
+            Instant::now()
+                .saturating_duration_since(*ORIGIN)
+                .as_micros(),
+        )
+        .unwrap_or(u64::MAX / 2);
+        // Under the key's write lock: concurrent callers each see the TAT the previous one
+        // stored.
+        Ok(self.write(key, |current, now| {
             let tat = current
-                .map(|e| e.into_value())
-                .filter(|s| s.expires_at > now)
                 .and_then(|s| <[u8; 8]>::try_from(&s.value[..]).ok())
                 .map(u64::from_be_bytes);
-            let (v, next) = gcra::decide(quota, tat, now_us);
-            verdict = Some(v);
-            match next {
+            let (verdict, next) = gcra::decide(quota, tat, now_us);
+            let op = match next {
                 Some(tat) => Op::Put(Slot {
                     value: Bytes::copy_from_slice(&tat.to_be_bytes()),
-                    expires_at: Self::deadline(now, Duration::from_micros(tat - now_us)),
+                    expires_ms: Self::deadline(now, Duration::from_micros(tat - now_us)),
                     decoded: None,
                 }),
-                None => Op::Nop,
-            }
-        });
-        Ok(verdict.unwrap_or(Verdict {
-            allowed: false,
-            remaining: 0,
-            retry_after_us: quota.interval_us,
-            reset_us: quota.tolerance_us,
+                None => Op::Keep,
+            };
+            (op, verdict)
         }))
     }
 }
@@ -461,5 +503,63 @@ mod tests {
             .expect("the tombstone stays");
         assert!(entry::is_tombstone(&kept));
         assert_eq!(store.get("k:2").await.unwrap(), None);
+    }
+
+    /// Expired entries leave the store (their bytes with them) though nothing reads or writes
+    /// them again: any later miss past the sweep interval sweeps them.
+    #[tokio::test]
+    async fn expired_entries_are_swept_out() {
+        let store = MemoryStore::sweeping_every(1 << 20, 1);
+        let ttl = Duration::from_millis(5);
+        for i in 0..10 {
+            store
+                .set(&format!("k:{i}"), Bytes::from_static(&[7; 100]), ttl)
+                .await
+                .unwrap();
+        }
+        store
+            .set("stays", Bytes::from_static(b"v"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(store.inner.slots.len(), 11);
+        // Past the TTL and the sweep interval (no event marks an expiry).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(store.get("another").await.unwrap(), None);
+        assert_eq!(store.inner.slots.len(), 1, "only the live entry is left");
+        let left = store.inner.slots.weight();
+        assert_eq!(left, ("stays".len() + 1 + ENTRY_OVERHEAD) as u64);
+        assert_eq!(store.memory().used_bytes, left);
+    }
+
+    /// The writes of one key are read-modify-writes that never interleave: concurrent
+    /// increments through them lose none.
+    #[test]
+    fn writes_of_one_key_run_one_at_a_time() {
+        let store = MemoryStore::new(1 << 20);
+        let ttl = Duration::from_secs(60);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..2000 {
+                        store.write("n", |current, now| {
+                            let n = current
+                                .and_then(|c| <[u8; 8]>::try_from(&c.value[..]).ok())
+                                .map_or(0, u64::from_be_bytes);
+                            let slot = Slot {
+                                value: Bytes::copy_from_slice(&(n + 1).to_be_bytes()),
+                                expires_ms: MemoryStore::deadline(now, ttl),
+                                decoded: None,
+                            };
+                            (Op::Put(slot), ())
+                        });
+                    }
+                });
+            }
+        });
+        let n = store.read("n").expect("the counter");
+        assert_eq!(
+            <[u8; 8]>::try_from(&n[..]).map(u64::from_be_bytes).ok(),
+            Some(8000)
+        );
     }
 }

@@ -147,10 +147,17 @@ impl Cache {
     /// The key holding `tag`'s version. `__cachette:` is reserved: templates cannot start with it.
     pub(crate) fn tag_key(&self, tag: &str) -> String {
         let mut k = String::with_capacity(self.inner.prefix.len() + 15 + tag.len());
-        k.push_str(&self.inner.prefix);
-        k.push_str("__cachette:tag:");
-        k.push_str(tag);
+        self.write_tag_key(&mut k, tag);
         k
+    }
+
+    /// [`tag_key`](Self::tag_key) into `buf`, replacing what it held: one buffer for all the
+    /// tags of a hit.
+    fn write_tag_key(&self, buf: &mut String, tag: &str) {
+        buf.clear();
+        buf.push_str(&self.inner.prefix);
+        buf.push_str("__cachette:tag:");
+        buf.push_str(tag);
     }
 
     /// Whether `key` is the key holding `tag`'s version ([`tag_key`](Self::tag_key)), told
@@ -450,9 +457,11 @@ impl Cache {
         let started = Sampled::start();
         let (bytes, decoded) = store.read_decoded(call.key)?;
         let mut versions = Vec::with_capacity(call.tags.len());
+        let mut tag_key = String::new();
         for tag in call.tags {
             // A tag without a version yet gets one on the full path first.
-            versions.push(Some(store.read(&self.tag_key(tag))?));
+            self.write_tag_key(&mut tag_key, tag);
+            versions.push(Some(store.read(&tag_key)?));
         }
         // Freshness is judged before the payload is opened: anything but a fresh hit takes
         // the full path, which decodes it there.
