@@ -18,15 +18,24 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OnceCell};
 
-/// The read groups of one cache, by key.
+/// The read groups of one cache, by key, in shards: every hit of a store across the network
+/// joins a group and leaves it, so one lock for all keys would be taken twice per hit by every
+/// thread.
 pub(crate) struct ReadGroups<R> {
-    by_key: Mutex<HashMap<Arc<str>, Groups<R>>>,
+    shards: Box<[Mutex<ByKey<R>>]>,
+    hasher: quick_cache::DefaultHashBuilder,
 }
+
+type ByKey<R> = HashMap<Arc<str>, Groups<R>, quick_cache::DefaultHashBuilder>;
+
+/// Enough shards that two threads' hits of different keys rarely take one lock.
+const SHARDS: usize = 64;
 
 /// One key's groups: the read in flight, and the callers waiting to send the next.
 struct Groups<R> {
@@ -37,6 +46,8 @@ struct Groups<R> {
 /// The callers sharing one read.
 struct Group<R> {
     key: Arc<str>,
+    /// The shard of `key`.
+    shard: usize,
     /// Members not yet gone (joining is under the map's lock; leaving counts down first and
     /// then, unless the group has ended, looks again under the lock).
     members: AtomicUsize,
@@ -45,16 +56,25 @@ struct Group<R> {
     /// Set once the group no longer holds back the one behind it (a member left after its
     /// read returned, or every member left).
     ended: AtomicBool,
+    /// A group made for a caller that found no read of its key in flight: it sends its read
+    /// at once, and nobody ever joins it (callers arriving meanwhile join the open group
+    /// behind it), so its read goes straight to its caller, not through `read`.
+    sole: bool,
+    /// The sole member's read has returned.
+    returned: AtomicBool,
     ready: Notify,
     read: OnceCell<R>,
 }
 
 impl<R> Group<R> {
-    fn new(key: Arc<str>, sendable: bool) -> Arc<Group<R>> {
+    fn new(key: Arc<str>, shard: usize, sole: bool) -> Arc<Group<R>> {
         Arc::new(Group {
             key,
+            shard,
+            sole,
+            returned: AtomicBool::new(false),
             members: AtomicUsize::new(1),
-            sendable: AtomicBool::new(sendable),
+            sendable: AtomicBool::new(sole),
             ended: AtomicBool::new(false),
             ready: Notify::new(),
             read: OnceCell::new(),
@@ -64,21 +84,32 @@ impl<R> Group<R> {
 
 impl<R> Default for ReadGroups<R> {
     fn default() -> Self {
+        let hasher = quick_cache::DefaultHashBuilder::default();
         ReadGroups {
-            by_key: Mutex::default(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_hasher(hasher.clone())))
+                .collect(),
+            hasher,
         }
     }
 }
 
 impl<R> ReadGroups<R> {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Groups<R>>> {
-        self.by_key.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self, shard: usize) -> MutexGuard<'_, ByKey<R>> {
+        self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether no key has a group.
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        (0..SHARDS).all(|shard| self.lock(shard).is_empty())
     }
 
     /// Joins the group that will read `key` next: a new one that reads at once when no read
     /// of `key` is in flight, else the open group behind the one in flight.
     pub(crate) fn join(self: &Arc<Self>, key: &str) -> Member<R> {
-        let mut by_key = self.lock();
+        let shard = self.hasher.hash_one(key) as usize % SHARDS;
+        let mut by_key = self.lock(shard);
         let group = match by_key.get_mut(key) {
             Some(groups) => match &groups.open {
                 Some(open) => {
@@ -86,14 +117,14 @@ impl<R> ReadGroups<R> {
                     open.clone()
                 }
                 None => {
-                    let open = Group::new(groups.sent.key.clone(), false);
+                    let open = Group::new(groups.sent.key.clone(), shard, false);
                     groups.open = Some(open.clone());
                     open
                 }
             },
             None => {
                 let key: Arc<str> = Arc::from(key);
-                let sent = Group::new(key.clone(), true);
+                let sent = Group::new(key.clone(), shard, true);
                 let groups = Groups {
                     sent: sent.clone(),
                     open: None,
@@ -110,7 +141,7 @@ impl<R> ReadGroups<R> {
 
     /// The read of `group` has returned, or nobody is left to send it: the open group behind
     /// it (if any) may send its own now.
-    fn end(&self, by_key: &mut HashMap<Arc<str>, Groups<R>>, group: &Arc<Group<R>>) {
+    fn end(&self, by_key: &mut ByKey<R>, group: &Arc<Group<R>>) {
         let Some(groups) = by_key.get_mut(&*group.key) else {
             return;
         };
@@ -153,6 +184,9 @@ impl<R> Member<R> {
     /// done with it (see [`Member`]).
     pub(crate) async fn turn(&self) {
         let group = &self.group;
+        if group.sendable.load(Ordering::Acquire) {
+            return;
+        }
         loop {
             let ready = group.ready.notified();
             tokio::pin!(ready);
@@ -166,9 +200,36 @@ impl<R> Member<R> {
 
     /// The group's read, once it is its [turn](Self::turn): sends the read `read` makes unless
     /// another member already has (or is sending it), and hands every member the same result.
-    pub(crate) async fn read<F: Future<Output = R>>(&self, read: impl FnOnce() -> F) -> &R {
+    /// A caller alone on its key owns its read.
+    pub(crate) async fn read<F: Future<Output = R>>(
+        &self,
+        read: impl FnOnce() -> F,
+    ) -> Shared<'_, R> {
+        let group = &self.group;
+        if group.sole {
+            let read = read().await;
+            group.returned.store(true, Ordering::Release);
+            return Shared::Own(read);
+        }
         self.turn().await;
-        self.group.read.get_or_init(read).await
+        Shared::Borrowed(group.read.get_or_init(read).await)
+    }
+}
+
+/// A group's read as one member sees it: its own when it was alone, else the group's.
+pub(crate) enum Shared<'a, R> {
+    Own(R),
+    Borrowed(&'a R),
+}
+
+impl<R> std::ops::Deref for Shared<'_, R> {
+    type Target = R;
+
+    fn deref(&self) -> &R {
+        match self {
+            Shared::Own(r) => r,
+            Shared::Borrowed(r) => r,
+        }
     }
 }
 
@@ -180,9 +241,10 @@ impl<R> Drop for Member<R> {
             return;
         }
         // Counted again under the lock: a caller may have joined the group meanwhile.
-        let mut by_key = self.groups.lock();
+        let mut by_key = self.groups.lock(group.shard);
         let left = group.members.load(Ordering::Acquire);
-        if group.read.initialized() || (left == 0 && group.sendable.load(Ordering::Acquire)) {
+        let returned = group.read.initialized() || group.returned.load(Ordering::Acquire);
+        if returned || (left == 0 && group.sendable.load(Ordering::Acquire)) {
             // Read, or sendable with nobody left to send it.
             self.groups.end(&mut by_key, group);
         } else if left == 0 {
@@ -248,7 +310,7 @@ mod tests {
             "b's leaving let c's group go"
         );
         drop((a, c, other));
-        assert!(groups.lock().is_empty());
+        assert!(groups.is_empty());
     }
 
     #[tokio::test]
@@ -263,7 +325,7 @@ mod tests {
         drop(a);
         assert_eq!(*b.read(|| async { 7 }).await, 7);
         drop(b);
-        assert!(groups.lock().is_empty());
+        assert!(groups.is_empty());
     }
 
     #[tokio::test]
@@ -278,18 +340,18 @@ mod tests {
         drop(first);
         assert_eq!(*b.read(|| async { 2 }).await, 2);
         drop(b);
-        assert!(groups.lock().is_empty());
+        assert!(groups.is_empty());
 
         // A group promoted with nobody left in it does not hold back the one behind it.
         let first = groups.join("k");
         let a = groups.join("k");
         drop(a);
         drop(first);
-        assert!(groups.lock().is_empty());
+        assert!(groups.is_empty());
         let c = groups.join("k");
         assert!(c.first(), "a new first reader");
         drop(c);
-        assert!(groups.lock().is_empty());
+        assert!(groups.is_empty());
     }
 
     /// Many tasks on two threads: every caller gets a read sent after it joined, and a key
@@ -321,6 +383,6 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        assert!(groups.lock().is_empty());
+        assert!(groups.is_empty());
     }
 }

@@ -12,6 +12,7 @@ use crate::entry::{self, EntryTimes};
 use crate::error::StoreError;
 use crate::flight::Flight;
 use crate::phi::AuditOperation;
+use crate::read_group::Shared;
 use crate::stats::Sampled;
 use crate::store::{AnyStore, Store as _};
 
@@ -301,7 +302,7 @@ impl Cache {
         let started = Sampled::start();
         // Made only by the member that sends it, inside the group's cell (a read's future is
         // kilobytes: passed in ready-made, it was carried three times over).
-        let (tag_keys, read) = place
+        let shared = place
             .read(|| {
                 async {
                     // As on the path of a single caller: the ticket, then the invalidations
@@ -319,13 +320,20 @@ impl Cache {
                 }
             })
             .await;
+        // A caller alone on its key owns its read; the members of a group each take a copy.
+        let (tag_keys, read) = match shared {
+            Shared::Own((tag_keys, read)) => (std::borrow::Cow::Owned(tag_keys), read),
+            Shared::Borrowed((tag_keys, read)) => {
+                (std::borrow::Cow::Borrowed(&tag_keys[..]), read.clone())
+            }
+        };
         let same_tags = tag_keys.len() == call.tags.len()
             && tag_keys
                 .iter()
                 .zip(call.tags)
                 .all(|(k, t)| self.is_tag_key(k, t));
         match read {
-            Some(read) if same_tags => Ok(self.classify(call, read.clone(), true, started)),
+            Some(read) if same_tags => Ok(self.classify(call, read, true, started)),
             Some(_) => Box::pin(self.lookup(call, true, order)).await,
             None => {
                 self.count_lookup(call.spec, false, started.elapsed());
