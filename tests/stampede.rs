@@ -611,6 +611,71 @@ async fn a_waiter_that_takes_a_released_lease_reads_before_loading() {
     );
 }
 
+/// Counts how often a [`Decodes`] value is decoded.
+static DECODED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A value that counts its decodings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+struct Decodes(u64);
+
+impl<'de> serde::Deserialize<'de> for Decodes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        DECODED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        u64::deserialize(d).map(Decodes)
+    }
+}
+
+#[cachette::cached(key = "decodes:{id}", ttl = "10m", cache = cache, skip = [cache])]
+async fn decodes(cache: &Cache, id: u64) -> Result<Decodes, std::io::Error> {
+    Ok(Decodes(id))
+}
+
+/// The callers that share a read share the value it found, decoded once: twenty callers that
+/// arrive while a read of their key is in flight send one read after it, and decode its value
+/// once between them (a value that can be cloned; each takes a clone).
+#[tokio::test]
+async fn callers_sharing_a_read_decode_its_value_once() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let server = RedisServer::start();
+    let gate = reply_gate(&server).await;
+    let cache = Cache::builder()
+        .redis(gate.url.clone())
+        .prefix("d")
+        .build()
+        .unwrap();
+    assert_eq!(decodes(&cache, 7).await.unwrap(), Decodes(7));
+
+    gate.hold.send_replace(true);
+    let first = tokio::spawn({
+        let cache = cache.clone();
+        async move { decodes(&cache, 7).await }
+    });
+    while gate.held.load(SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let before = DECODED.load(SeqCst);
+    let behind: Vec<_> = (0..20)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { decodes(&cache, 7).await })
+        })
+        .collect();
+    // One thread: every caller behind runs until it waits for the read in flight.
+    tokio::task::yield_now().await;
+    gate.hold.send_replace(false);
+    assert_eq!(first.await.unwrap().unwrap(), Decodes(7));
+    for caller in behind {
+        assert_eq!(caller.await.unwrap().unwrap(), Decodes(7));
+    }
+    assert_eq!(
+        DECODED.load(SeqCst) - before,
+        2,
+        "the first caller's read decoded once, and the shared read once"
+    );
+    let total = cache.stats().total;
+    assert_eq!((total.hits, total.misses), (21, 1), "the load, then 21 hits");
+}
+
 /// A read sent before an invalidation completed answers no caller that arrived after it: with
 /// the reply to a first caller's read held back (the server answered before the invalidation),
 /// a caller arriving after the invalidation waits for that read and sends its own.

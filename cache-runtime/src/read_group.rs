@@ -16,11 +16,12 @@
 //! while sending it hands the sending to another member; a group whose members are all gone
 //! ends at once, so the group behind it never waits for a read that nobody sends.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::{Notify, OnceCell};
 
@@ -64,6 +65,9 @@ struct Group<R> {
     returned: AtomicBool,
     ready: Notify,
     read: OnceCell<R>,
+    /// The value the read found, decoded by the first member that decoded it (values that can
+    /// be cloned, and are not protected): the others clone it instead of decoding it again.
+    decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 impl<R> Group<R> {
@@ -78,6 +82,7 @@ impl<R> Group<R> {
             ended: AtomicBool::new(false),
             ready: Notify::new(),
             read: OnceCell::new(),
+            decoded: OnceLock::new(),
         })
     }
 }
@@ -213,6 +218,13 @@ impl<R> Member<R> {
         }
         self.turn().await;
         Shared::Borrowed(group.read.get_or_init(read).await)
+    }
+}
+
+impl<R> Member<R> {
+    /// Where the members of this group keep the value their read found, decoded once.
+    pub(crate) fn decoded(&self) -> &OnceLock<Arc<dyn Any + Send + Sync>> {
+        &self.group.decoded
     }
 }
 

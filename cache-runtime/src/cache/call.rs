@@ -122,7 +122,8 @@ impl Cache {
                         looked
                     }
                     (None, Some(member)) => {
-                        self.lookup_grouped::<O::Value>(call, member, order).await
+                        self.lookup_grouped::<O::Value>(call, member, order, sharing.value)
+                            .await
                     }
                     (None, None) => Box::pin(self.lookup::<O::Value>(call, first, order)).await,
                 },

@@ -66,6 +66,9 @@ pub(crate) type SharedRead = (Vec<String>, Option<Read>);
 /// A caller's place in its key's read group.
 pub(crate) type ReadPlace = crate::read_group::Member<SharedRead>;
 
+/// A value decoded once and cloned by the callers that share its read.
+pub(crate) type KeptValue = std::sync::OnceLock<std::sync::Arc<dyn std::any::Any + Send + Sync>>;
+
 /// Where a live entry stands, from its header: the one classification of a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Age {
@@ -186,11 +189,39 @@ impl Cache {
         protected: bool,
         shape: Option<u64>,
     ) -> Result<Option<(T, EntryTimes)>, String> {
+        self.decode_live_kept(full_key, bytes, tags, versions, protected, shape, None)
+    }
+
+    /// [`decode_live`](Self::decode_live), taking the value from `kept` when another caller
+    /// that read the very same bytes has decoded it already, and leaving it there otherwise.
+    /// Only the payload is shared: every caller checks the entry (tombstone, tags, shape) and
+    /// reads its times itself.
+    #[allow(clippy::too_many_arguments)]
+    fn decode_live_kept<T: DeserializeOwned, S: AsRef<str>>(
+        &self,
+        full_key: &str,
+        bytes: &[u8],
+        tags: &[S],
+        versions: &[Option<Bytes>],
+        protected: bool,
+        shape: Option<u64>,
+        kept: Option<(&Keep<T>, &KeptValue)>,
+    ) -> Result<Option<(T, EntryTimes)>, String> {
         let Some(raw) = live_entry(bytes, tags, versions, shape)? else {
             return Ok(None);
         };
-        self.open_payload(full_key, &raw, protected)
-            .map(|v| Some((v, raw.times)))
+        let kept = kept.filter(|_| !protected);
+        if let Some((keep, cell)) = kept {
+            if let Some(value) = cell.get().and_then(|any| (keep.from_any)(&**any)) {
+                return Ok(Some((value, raw.times)));
+            }
+        }
+        let value = self.open_payload(full_key, &raw, protected)?;
+        if let Some((keep, cell)) = kept {
+            // Two callers may decode at once; the first to finish keeps its value.
+            let _ = cell.set((keep.to_any)(&value));
+        }
+        Ok(Some((value, raw.times)))
     }
 
     /// Decodes an entry's payload, opening it when sealed (the context binds it to
@@ -286,7 +317,7 @@ impl Cache {
                 return Err(e);
             }
         };
-        Ok(self.classify(call, read, record, started))
+        Ok(self.classify(call, read, record, started, None))
     }
 
     /// A caller's first lookup on a store across the network, from its `place` in its key's
@@ -298,6 +329,7 @@ impl Cache {
         call: Call<'_>,
         place: &ReadPlace,
         order: u64,
+        keep: Option<&Keep<T>>,
     ) -> Result<Lookup<T>, StoreError> {
         let started = Sampled::start();
         // Made only by the member that sends it, inside the group's cell (a read's future is
@@ -320,12 +352,15 @@ impl Cache {
                 }
             })
             .await;
-        // A caller alone on its key owns its read; the members of a group each take a copy.
-        let (tag_keys, read) = match shared {
-            Shared::Own((tag_keys, read)) => (std::borrow::Cow::Owned(tag_keys), read),
-            Shared::Borrowed((tag_keys, read)) => {
-                (std::borrow::Cow::Borrowed(&tag_keys[..]), read.clone())
-            }
+        // A caller alone on its key owns its read; the members of a group each take a copy,
+        // and the value it found is decoded once for all of them.
+        let (tag_keys, read, kept) = match shared {
+            Shared::Own((tag_keys, read)) => (std::borrow::Cow::Owned(tag_keys), read, None),
+            Shared::Borrowed((tag_keys, read)) => (
+                std::borrow::Cow::Borrowed(&tag_keys[..]),
+                read.clone(),
+                keep.map(|k| (k, place.decoded())),
+            ),
         };
         let same_tags = tag_keys.len() == call.tags.len()
             && tag_keys
@@ -333,7 +368,7 @@ impl Cache {
                 .zip(call.tags)
                 .all(|(k, t)| self.is_tag_key(k, t));
         match read {
-            Some(read) if same_tags => Ok(self.classify(call, read, true, started)),
+            Some(read) if same_tags => Ok(self.classify(call, read, true, started, kept)),
             Some(_) => Box::pin(self.lookup(call, true, order)).await,
             None => {
                 self.count_lookup(call.spec, false, started.elapsed());
@@ -368,7 +403,7 @@ impl Cache {
             .await;
         match read {
             Some(read) if **tags == *call.tags => {
-                Ok(self.classify(call, read.clone(), true, started))
+                Ok(self.classify(call, read.clone(), true, started, None))
             }
             _ => self.lookup(call, true, order).await,
         }
@@ -382,16 +417,18 @@ impl Cache {
         read: Read,
         record: bool,
         started: Sampled,
+        kept: Option<(&Keep<T>, &KeptValue)>,
     ) -> Lookup<T> {
         let decoded = read.observed.as_ref().and_then(|b| {
             let policy = call.policy;
-            self.decode_live::<T, _>(
+            self.decode_live_kept::<T, _>(
                 call.key,
                 b,
                 call.tags,
                 &read.versions,
                 policy.phi,
                 policy.shape,
+                kept,
             )
             .unwrap_or_else(|reason| {
                 tracing::warn!(
