@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use self::breaker::BreakerState;
+pub(crate) use self::memory::Kept;
 pub use self::memory::MemoryStore;
 pub(crate) use self::redis::redact as redact_url;
 pub(crate) use self::redis::unreachable;

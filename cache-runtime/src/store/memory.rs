@@ -82,7 +82,18 @@ impl Slot {
 }
 
 /// A decoded value shared by the hits of one stored entry.
-pub(crate) type Decoded = Arc<OnceLock<Arc<dyn Any + Send + Sync>>>;
+pub(crate) type Decoded = Arc<OnceLock<Kept>>;
+
+/// What the first hit that decoded an entry keeps beside its bytes.
+pub(crate) struct Kept {
+    pub value: Arc<dyn Any + Send + Sync>,
+    /// The entry's times and shape, and whether it carries tags, from its header: a later hit
+    /// of an untagged entry checks these instead of parsing the header again (the bytes of a
+    /// slot never change; a write puts a new slot).
+    pub times: crate::entry::EntryTimes,
+    pub shape: Option<u64>,
+    pub tagged: bool,
+}
 
 #[derive(Clone)]
 struct Weigh;

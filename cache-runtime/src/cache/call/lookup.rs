@@ -14,7 +14,7 @@ use crate::flight::Flight;
 use crate::phi::AuditOperation;
 use crate::read_group::Shared;
 use crate::stats::Sampled;
-use crate::store::{AnyStore, Store as _};
+use crate::store::{AnyStore, Kept, Store as _};
 
 /// The function name audit events give reads of protected data through the service API
 /// ([`Cache::get`], [`Cache::get_many`]).
@@ -141,7 +141,13 @@ fn live_entry<'b, S: AsRef<str>>(
 /// another shape (a deploy changed the type) is a miss that the load overwrites. Entries
 /// without a recorded shape (written through the service API) are read as before.
 pub(crate) fn of_shape(raw: &entry::RawEntry<'_>, shape: Option<u64>) -> bool {
-    match (raw.shape, shape) {
+    same_shape(raw.shape, shape)
+}
+
+/// Whether an entry written with the shape `written` may be read as a value of the shape
+/// `expected` (see [`of_shape`]).
+fn same_shape(written: Option<u64>, expected: Option<u64>) -> bool {
+    match (written, expected) {
         (Some(written), Some(expected)) => written == expected,
         _ => true,
     }
@@ -501,6 +507,22 @@ impl Cache {
         }
         let started = Sampled::start();
         let (bytes, decoded) = store.read_decoded(call.key)?;
+        let keep = keep.zip(decoded).filter(|_| !policy.phi);
+        // An untagged entry decoded before: its header facts were kept with its value, and no
+        // tag version needs reading, so the hit checks those and clones.
+        if let Some((k, d)) = &keep {
+            if let Some(kept) = d.get().filter(|kept| !kept.tagged && call.tags.is_empty()) {
+                if !same_shape(kept.shape, policy.shape)
+                    || age(&kept.times, None, &self.inner.clock) != Age::Fresh
+                {
+                    return None;
+                }
+                let value = (k.from_any)(&*kept.value)?;
+                self.count_lookup(call.spec, true, started.elapsed());
+                self.audit_lookup(call, true);
+                return Some(value);
+            }
+        }
         let mut versions = Vec::with_capacity(call.tags.len());
         let mut tag_key = String::new();
         for tag in call.tags {
@@ -514,16 +536,20 @@ impl Cache {
         if age(&raw.times, None, &self.inner.clock) != Age::Fresh {
             return None;
         }
-        let keep = keep.zip(decoded).filter(|_| !policy.phi);
         let kept = keep
             .as_ref()
-            .and_then(|(k, d)| d.get().and_then(|any| (k.from_any)(&**any)));
+            .and_then(|(k, d)| d.get().and_then(|kept| (k.from_any)(&*kept.value)));
         let value = match kept {
             Some(value) => value,
             None => {
                 let value = self.open_payload(call.key, &raw, policy.phi).ok()?;
                 if let Some((k, d)) = keep {
-                    let _ = d.set((k.to_any)(&value));
+                    let _ = d.set(Kept {
+                        value: (k.to_any)(&value),
+                        times: raw.times,
+                        shape: raw.shape,
+                        tagged: raw.tags().next().is_some(),
+                    });
                 }
                 value
             }
