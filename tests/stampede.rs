@@ -673,7 +673,11 @@ async fn callers_sharing_a_read_decode_its_value_once() {
         "the first caller's read decoded once, and the shared read once"
     );
     let total = cache.stats().total;
-    assert_eq!((total.hits, total.misses), (21, 1), "the load, then 21 hits");
+    assert_eq!(
+        (total.hits, total.misses),
+        (21, 1),
+        "the load, then 21 hits"
+    );
 }
 
 /// A read sent before an invalidation completed answers no caller that arrived after it: with
