@@ -510,6 +510,15 @@ struct ReplyGate {
     held: Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// A cache with the defaults and `prefix` whose replies pass through `gate`.
+fn through(gate: &ReplyGate, prefix: &str) -> Cache {
+    Cache::builder()
+        .redis(gate.url.clone())
+        .prefix(prefix)
+        .build()
+        .unwrap()
+}
+
 async fn reply_gate(server: &RedisServer) -> ReplyGate {
     use std::sync::atomic::Ordering::SeqCst;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -638,11 +647,7 @@ async fn callers_sharing_a_read_decode_its_value_once() {
     use std::sync::atomic::Ordering::SeqCst;
     let server = RedisServer::start();
     let gate = reply_gate(&server).await;
-    let cache = Cache::builder()
-        .redis(gate.url.clone())
-        .prefix("d")
-        .build()
-        .unwrap();
+    let cache = through(&gate, "d");
     assert_eq!(decodes(&cache, 7).await.unwrap(), Decodes(7));
 
     gate.hold.send_replace(true);
@@ -688,11 +693,7 @@ async fn a_caller_after_an_invalidation_does_not_share_a_read_sent_before_it() {
     use std::sync::atomic::Ordering::SeqCst;
     let server = RedisServer::start();
     let gate = reply_gate(&server).await;
-    let behind = Cache::builder()
-        .redis(gate.url.clone())
-        .prefix("m")
-        .build()
-        .unwrap();
+    let behind = through(&gate, "m");
     let other = support::caches::on_server(&server, "m");
     let o = LoadOptions::ttl(Duration::from_secs(60));
     let version = Arc::new(std::sync::atomic::AtomicU32::new(1));

@@ -479,6 +479,7 @@ impl Cache {
             &read.versions,
             policy.phi,
             policy.shape,
+            None,
         ) {
             Ok(Some((value, times))) if now_ms() < times.fresh_until_ms => Some(value),
             Ok(_) => None,

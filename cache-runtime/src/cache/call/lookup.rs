@@ -186,24 +186,12 @@ impl Cache {
 
     /// Decodes `bytes` if it is a live entry: not a tombstone, carrying exactly `tags` at the
     /// versions in `versions`. `Ok(None)` is a clean miss; `Err` an entry that does not decode.
-    pub(crate) fn decode_live<T: DeserializeOwned, S: AsRef<str>>(
-        &self,
-        full_key: &str,
-        bytes: &[u8],
-        tags: &[S],
-        versions: &[Option<Bytes>],
-        protected: bool,
-        shape: Option<u64>,
-    ) -> Result<Option<(T, EntryTimes)>, String> {
-        self.decode_live_kept(full_key, bytes, tags, versions, protected, shape, None)
-    }
-
-    /// [`decode_live`](Self::decode_live), taking the value from `kept` when another caller
-    /// that read the very same bytes has decoded it already, and leaving it there otherwise.
-    /// Only the payload is shared: every caller checks the entry (tombstone, tags, shape) and
-    /// reads its times itself.
+    ///
+    /// With `kept`, the value is taken from there when another caller that read the very same
+    /// bytes has decoded it already, and left there otherwise. Only the payload is shared:
+    /// every caller checks the entry (tombstone, tags, shape) and reads its times itself.
     #[allow(clippy::too_many_arguments)]
-    fn decode_live_kept<T: DeserializeOwned, S: AsRef<str>>(
+    pub(crate) fn decode_live<T: DeserializeOwned, S: AsRef<str>>(
         &self,
         full_key: &str,
         bytes: &[u8],
@@ -427,7 +415,7 @@ impl Cache {
     ) -> Lookup<T> {
         let decoded = read.observed.as_ref().and_then(|b| {
             let policy = call.policy;
-            self.decode_live_kept::<T, _>(
+            self.decode_live::<T, _>(
                 call.key,
                 b,
                 call.tags,
@@ -594,7 +582,7 @@ impl Cache {
             self.inner.store.get_many(&keys).await?
         };
         let value = self
-            .decode_live(full_key, &bytes, &tags, &versions, false, None)
+            .decode_live(full_key, &bytes, &tags, &versions, false, None, None)
             .map(|found| found.map(|(v, _)| v))
             .unwrap_or_else(|reason| {
                 tracing::warn!(target: "cachette", key = full_key, %reason, "cache entry failed to decode");
