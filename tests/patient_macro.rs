@@ -11,6 +11,7 @@ use cachette::healthcare::{
 };
 use serde::{Deserialize, Serialize};
 use support::RedisServer;
+use support::reply_gate::{Decodes, ReplyGate};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Chart {
@@ -211,4 +212,30 @@ async fn typed_identifiers_are_declared_by_their_type() {
         format!("{:?}", PatientId::new("MRN-0042")),
         "PatientId(<redacted>)"
     );
+}
+
+#[patient_cache(key = "patient:{patient_id}:decodes", ttl = "10m", patient = "patient_id", cache = cache, skip = [cache])]
+async fn decodes(cache: &Cache, patient_id: &str) -> Result<Decodes, std::io::Error> {
+    Ok(Decodes(patient_id.len() as u64))
+}
+
+/// A protected value is never kept decoded: each of the callers sharing a read opens and
+/// decodes it (those of other values decode it once between them:
+/// `stampede::callers_sharing_a_read_decode_its_value_once`).
+#[tokio::test]
+async fn callers_sharing_a_read_of_protected_data_each_decode_it() {
+    let server = RedisServer::start();
+    let gate = ReplyGate::start(&server).await;
+    let cache = gate.cache(
+        Cache::builder()
+            .prefix("pd")
+            .sealer(Arc::new(
+                Keyring::new([("k1".to_string(), [1; 32])]).unwrap(),
+            ))
+            .id_hasher(Arc::new(HmacIdHasher::new(&[2; 32]).unwrap())),
+    );
+    let decoded = gate
+        .decodings_behind_a_held_read(&cache, |cache| async move { decodes(&cache, "p-1").await })
+        .await;
+    assert_eq!(decoded, 21, "each caller decodes protected data itself");
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use cachette::{Cache, LoadOptions};
 use support::RedisServer;
+use support::reply_gate::{Decodes, ReplyGate};
 
 const TASKS: usize = 250;
 const LEASE_TTL: Duration = Duration::from_secs(2);
@@ -502,56 +503,6 @@ async fn callers_started_at_once_send_two_reads() {
     assert_a_miss_and_one_shared_read(&server);
 }
 
-/// A loopback proxy to a `redis-server` that forwards requests at once and holds the server's
-/// replies back while `hold` is set; `held` counts the reply bytes waiting.
-struct ReplyGate {
-    url: String,
-    hold: tokio::sync::watch::Sender<bool>,
-    held: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-/// A cache with the defaults and `prefix` whose replies pass through `gate`.
-fn through(gate: &ReplyGate, prefix: &str) -> Cache {
-    Cache::builder()
-        .redis(gate.url.clone())
-        .prefix(prefix)
-        .build()
-        .unwrap()
-}
-
-async fn reply_gate(server: &RedisServer) -> ReplyGate {
-    use std::sync::atomic::Ordering::SeqCst;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("redis://{}", listener.local_addr().unwrap());
-    let (hold, open) = tokio::sync::watch::channel(false);
-    let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (port, counted) = (server.port(), held.clone());
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-                continue;
-            };
-            let (mut from_client, mut to_client) = client.into_split();
-            let (mut from_server, mut to_server) = upstream.into_split();
-            tokio::spawn(async move { tokio::io::copy(&mut from_client, &mut to_server).await });
-            let (mut open, held) = (open.clone(), counted.clone());
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n @ 1..) = from_server.read(&mut buf).await {
-                    held.fetch_add(n, SeqCst);
-                    let _ = open.wait_for(|hold| !*hold).await;
-                    held.fetch_sub(n, SeqCst);
-                    if to_client.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    ReplyGate { url, hold, held }
-}
-
 /// A process waiting for another's lease polls for its value; when the holder writes it and
 /// releases the lease between a poll and the waiter's next attempt at the lease, the waiter
 /// takes the lease, but reads once more before loading: one load in all, not two. The reply to
@@ -561,7 +512,7 @@ async fn reply_gate(server: &RedisServer) -> ReplyGate {
 async fn a_waiter_that_takes_a_released_lease_reads_before_loading() {
     use std::sync::atomic::Ordering::SeqCst;
     let server = RedisServer::start();
-    let gate = reply_gate(&server).await;
+    let gate = ReplyGate::start(&server).await;
     let build = |url: String| {
         Cache::builder()
             .redis(url)
@@ -606,9 +557,7 @@ async fn a_waiter_that_takes_a_released_lease_reads_before_loading() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     gate.hold.send_replace(true);
-    while gate.held.load(SeqCst) == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    gate.until_held().await;
     finish.notify_one();
     assert_eq!(held_load.await.unwrap(), Ok("from the holder".to_owned()));
     gate.hold.send_replace(false);
@@ -620,20 +569,6 @@ async fn a_waiter_that_takes_a_released_lease_reads_before_loading() {
     );
 }
 
-/// Counts how often a [`Decodes`] value is decoded.
-static DECODED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A value that counts its decodings.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-struct Decodes(u64);
-
-impl<'de> serde::Deserialize<'de> for Decodes {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        DECODED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        u64::deserialize(d).map(Decodes)
-    }
-}
-
 #[cachette::cached(key = "decodes:{id}", ttl = "10m", cache = cache, skip = [cache])]
 async fn decodes(cache: &Cache, id: u64) -> Result<Decodes, std::io::Error> {
     Ok(Decodes(id))
@@ -641,47 +576,19 @@ async fn decodes(cache: &Cache, id: u64) -> Result<Decodes, std::io::Error> {
 
 /// The callers that share a read share the value it found, decoded once: twenty callers that
 /// arrive while a read of their key is in flight send one read after it, and decode its value
-/// once between them (a value that can be cloned; each takes a clone).
+/// once between them (a value that can be cloned; each takes a clone). Protected values are
+/// the exception (`patient_macro::callers_sharing_a_read_of_protected_data_each_decode_it`).
 #[tokio::test]
 async fn callers_sharing_a_read_decode_its_value_once() {
-    use std::sync::atomic::Ordering::SeqCst;
     let server = RedisServer::start();
-    let gate = reply_gate(&server).await;
-    let cache = through(&gate, "d");
-    assert_eq!(decodes(&cache, 7).await.unwrap(), Decodes(7));
-
-    gate.hold.send_replace(true);
-    let first = tokio::spawn({
-        let cache = cache.clone();
-        async move { decodes(&cache, 7).await }
-    });
-    while gate.held.load(SeqCst) == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let before = DECODED.load(SeqCst);
-    let behind: Vec<_> = (0..20)
-        .map(|_| {
-            let cache = cache.clone();
-            tokio::spawn(async move { decodes(&cache, 7).await })
-        })
-        .collect();
-    // One thread: every caller behind runs until it waits for the read in flight.
-    tokio::task::yield_now().await;
-    gate.hold.send_replace(false);
-    assert_eq!(first.await.unwrap().unwrap(), Decodes(7));
-    for caller in behind {
-        assert_eq!(caller.await.unwrap().unwrap(), Decodes(7));
-    }
+    let gate = ReplyGate::start(&server).await;
+    let cache = gate.cache(Cache::builder().prefix("d"));
+    let decoded = gate
+        .decodings_behind_a_held_read(&cache, |cache| async move { decodes(&cache, 7).await })
+        .await;
     assert_eq!(
-        DECODED.load(SeqCst) - before,
-        2,
+        decoded, 2,
         "the first caller's read decoded once, and the shared read once"
-    );
-    let total = cache.stats().total;
-    assert_eq!(
-        (total.hits, total.misses),
-        (21, 1),
-        "the load, then 21 hits"
     );
 }
 
@@ -692,8 +599,8 @@ async fn callers_sharing_a_read_decode_its_value_once() {
 async fn a_caller_after_an_invalidation_does_not_share_a_read_sent_before_it() {
     use std::sync::atomic::Ordering::SeqCst;
     let server = RedisServer::start();
-    let gate = reply_gate(&server).await;
-    let behind = through(&gate, "m");
+    let gate = ReplyGate::start(&server).await;
+    let behind = gate.cache(Cache::builder().prefix("m"));
     let other = support::caches::on_server(&server, "m");
     let o = LoadOptions::ttl(Duration::from_secs(60));
     let version = Arc::new(std::sync::atomic::AtomicU32::new(1));
@@ -713,9 +620,7 @@ async fn a_caller_after_an_invalidation_does_not_share_a_read_sent_before_it() {
 
     gate.hold.send_replace(true);
     let first = get(&behind);
-    while gate.held.load(SeqCst) == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    gate.until_held().await;
     version.store(2, SeqCst);
     other.invalidate("k").await.unwrap();
     let after = get(&behind);

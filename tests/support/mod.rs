@@ -6,6 +6,7 @@ pub mod caches;
 pub mod http;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod reply_gate;
 pub mod rng;
 pub mod workers;
 
