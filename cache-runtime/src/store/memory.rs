@@ -113,6 +113,37 @@ const STRIPES: usize = 256;
 /// How often expired entries are swept out (a read or write past it sweeps).
 const SWEEP_EVERY_MS: u64 = 1000;
 
+/// The map of a store of `max_bytes`. quick_cache splits its budget between shards and admits
+/// no entry over about a shard's budget, so a store has at most one shard per 8 MiB: a small
+/// store is one shard, and any store takes an entry of eight times the default largest entry
+/// (1 MiB).
+fn slots(max_bytes: u64) -> quick_cache::sync::Cache<String, Slot, Weigh> {
+    const PER_SHARD: u64 = 8 * 1024 * 1024;
+    let weight = max_bytes.max(1);
+    let parallel = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
+    let shards = usize::try_from(weight / PER_SHARD)
+        .unwrap_or(usize::MAX)
+        .clamp(1, parallel);
+    // quick_cache sizes its tables from an estimate of the entries; a few hundred bytes each is
+    // typical of cached rows.
+    let estimated = (weight / 512).clamp(16, 1 << 22) as usize;
+    let options = quick_cache::OptionsBuilder::new()
+        .shards(shards)
+        .estimated_items_capacity(estimated)
+        .weight_capacity(weight)
+        .build();
+    match options {
+        Ok(options) => quick_cache::sync::Cache::with_options(
+            options,
+            Weigh,
+            Default::default(),
+            Default::default(),
+        ),
+        // Both required settings are set above; kept as a fallback rather than a panic.
+        Err(_) => quick_cache::sync::Cache::with_weighter(estimated, weight, Weigh),
+    }
+}
+
 /// What a write of one key does with the slot it found.
 enum Op {
     Keep,
@@ -127,12 +158,9 @@ impl MemoryStore {
     }
 
     fn sweeping_every(max_bytes: u64, sweep_every_ms: u64) -> Self {
-        // quick_cache sizes its table from an estimate of the entries; a few hundred bytes
-        // each is typical of cached rows.
-        let estimated = (max_bytes / 512).clamp(16, 1 << 22) as usize;
         MemoryStore {
             inner: Arc::new(Inner {
-                slots: quick_cache::sync::Cache::with_weighter(estimated, max_bytes.max(1), Weigh),
+                slots: slots(max_bytes),
                 stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
                 hasher: RandomState::new(),
                 next_sweep_ms: AtomicU64::new(now_ms().saturating_add(sweep_every_ms)),
@@ -540,6 +568,21 @@ mod tests {
         let left = store.inner.slots.weight();
         assert_eq!(left, ("stays".len() + 1 + ENTRY_OVERHEAD) as u64);
         assert_eq!(store.memory().used_bytes, left);
+    }
+
+    /// A small store takes an entry of a large part of its budget: quick_cache admits nothing
+    /// over about a shard's share, so small stores are one shard.
+    #[tokio::test]
+    async fn a_small_store_takes_a_large_entry() {
+        let store = MemoryStore::new(2 * 1024 * 1024);
+        let large = Bytes::from(vec![7u8; 1024 * 1024]);
+        store
+            .set("large", large.clone(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let stored = store.get("large").await.unwrap();
+        assert_eq!(stored.as_ref().map(Bytes::len), Some(large.len()), "stored whole");
+        assert!(stored == Some(large));
     }
 
     /// The writes of one key are read-modify-writes that never interleave: concurrent
