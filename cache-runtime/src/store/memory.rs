@@ -581,7 +581,11 @@ mod tests {
             .await
             .unwrap();
         let stored = store.get("large").await.unwrap();
-        assert_eq!(stored.as_ref().map(Bytes::len), Some(large.len()), "stored whole");
+        assert_eq!(
+            stored.as_ref().map(Bytes::len),
+            Some(large.len()),
+            "stored whole"
+        );
         assert!(stored == Some(large));
     }
 
