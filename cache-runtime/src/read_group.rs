@@ -340,6 +340,35 @@ mod tests {
         assert!(groups.is_empty());
     }
 
+    /// A caller alone on its key owns its read; cancelled while reading, it still lets the
+    /// group behind it read once it has left.
+    #[tokio::test]
+    async fn a_lone_reader_cancelled_mid_read_lets_the_group_behind_it_read() {
+        let groups = Arc::new(ReadGroups::<u32>::default());
+        let alone = groups.join("other");
+        assert!(matches!(alone.read(|| async { 5 }).await, Shared::Own(5)));
+        drop(alone);
+
+        let first = groups.join("k");
+        let behind = groups.join("k");
+        assert!(
+            waits(first.read(std::future::pending)).await,
+            "cancelled mid-read"
+        );
+        assert!(
+            waits(behind.read(|| async { 2 })).await,
+            "its caller keeps its place until it leaves"
+        );
+        drop(first);
+        // Bounded only so that the bug this guards against fails the test instead of hanging it.
+        let read = tokio::time::timeout(Duration::from_secs(10), behind.read(|| async { 2 }))
+            .await
+            .expect("the group behind a cancelled lone reader never read");
+        assert!(matches!(read, Shared::Borrowed(2)));
+        drop(behind);
+        assert!(groups.is_empty());
+    }
+
     #[tokio::test]
     async fn an_open_group_left_by_everyone_is_not_waited_for() {
         let groups = Arc::new(ReadGroups::<u32>::default());
