@@ -67,8 +67,11 @@ struct Group<R> {
     read: OnceCell<R>,
     /// The value the read found, decoded by the first member that decoded it (values that can
     /// be cloned, and are not protected): the others clone it instead of decoding it again.
-    decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
+    decoded: DecodedOnce,
 }
+
+/// A value decoded by the first member of a group that decoded it, cloned by the others.
+pub(crate) type DecodedOnce = OnceLock<Arc<dyn Any + Send + Sync>>;
 
 impl<R> Group<R> {
     fn new(key: Arc<str>, shard: usize, sole: bool) -> Arc<Group<R>> {
@@ -219,11 +222,9 @@ impl<R> Member<R> {
         self.turn().await;
         Shared::Borrowed(group.read.get_or_init(read).await)
     }
-}
 
-impl<R> Member<R> {
     /// Where the members of this group keep the value their read found, decoded once.
-    pub(crate) fn decoded(&self) -> &OnceLock<Arc<dyn Any + Send + Sync>> {
+    pub(crate) fn decoded(&self) -> &DecodedOnce {
         &self.group.decoded
     }
 }

@@ -232,7 +232,7 @@ impl MemoryStore {
     /// One write of `key`: `decide` sees the live slot (none when absent or expired) and says
     /// what to do with it, with every other write of the key held off until it is done.
     fn write<T>(&self, key: &str, decide: impl FnOnce(Option<&Slot>, u64) -> (Op, T)) -> T {
-        let _held = self.stripe(key);
+        let held = self.stripe(key);
         let now = now_ms();
         let current = self.inner.slots.get(key).filter(|s| s.live_at(now));
         let (op, out) = decide(current.as_ref(), now);
@@ -243,7 +243,7 @@ impl MemoryStore {
                 self.inner.slots.remove(key);
             }
         }
-        drop(_held);
+        drop(held);
         self.sweep_if_due(now);
         out
     }

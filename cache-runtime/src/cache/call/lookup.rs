@@ -12,7 +12,7 @@ use crate::entry::{self, EntryTimes};
 use crate::error::StoreError;
 use crate::flight::Flight;
 use crate::phi::AuditOperation;
-use crate::read_group::Shared;
+use crate::read_group::{DecodedOnce, Shared};
 use crate::stats::Sampled;
 use crate::store::{AnyStore, Kept, Store as _};
 
@@ -65,9 +65,6 @@ pub(crate) type SharedRead = (Vec<String>, Option<Read>);
 
 /// A caller's place in its key's read group.
 pub(crate) type ReadPlace = crate::read_group::Member<SharedRead>;
-
-/// A value decoded once and cloned by the callers that share its read.
-pub(crate) type KeptValue = std::sync::OnceLock<std::sync::Arc<dyn std::any::Any + Send + Sync>>;
 
 /// Where a live entry stands, from its header: the one classification of a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +196,7 @@ impl Cache {
         versions: &[Option<Bytes>],
         protected: bool,
         shape: Option<u64>,
-        kept: Option<(&Keep<T>, &KeptValue)>,
+        kept: Option<(&Keep<T>, &DecodedOnce)>,
     ) -> Result<Option<(T, EntryTimes)>, String> {
         let Some(raw) = live_entry(bytes, tags, versions, shape)? else {
             return Ok(None);
@@ -411,7 +408,7 @@ impl Cache {
         read: Read,
         record: bool,
         started: Sampled,
-        kept: Option<(&Keep<T>, &KeptValue)>,
+        kept: Option<(&Keep<T>, &DecodedOnce)>,
     ) -> Lookup<T> {
         let decoded = read.observed.as_ref().and_then(|b| {
             let policy = call.policy;
