@@ -23,6 +23,8 @@ pub struct Injected {
     pub kills: AtomicU64,
     pub garbage: AtomicU64,
     pub failovers: AtomicU64,
+    /// Spells of delayed replies, in every process (on one server).
+    pub spells: AtomicU64,
 }
 
 impl Injected {
@@ -33,6 +35,7 @@ impl Injected {
             &self.kills,
             &self.garbage,
             &self.failovers,
+            &self.spells,
         ]
         .iter()
         .map(|c| c.load(SeqCst))
@@ -41,12 +44,14 @@ impl Injected {
 
     pub fn summary(&self) -> String {
         format!(
-            "{} freezes, {} crashes and restarts, {} connection kills, {} garbage writes, {} failovers",
+            "{} freezes, {} crashes and restarts, {} connection kills, {} garbage writes, \
+             {} failovers, {} spells of delayed replies",
             self.freezes.load(SeqCst),
             self.crashes.load(SeqCst),
             self.kills.load(SeqCst),
             self.garbage.load(SeqCst),
-            self.failovers.load(SeqCst)
+            self.failovers.load(SeqCst),
+            self.spells.load(SeqCst)
         )
     }
 }

@@ -15,7 +15,9 @@
 //! it by key, by tag, by pattern, by the tag of every row, or clear everything (some bump
 //! without invalidating; some hang up mid-invalidation). On Redis, two OS processes share the
 //! server and the database, and a fault task crashes and restarts the server, freezes it,
-//! kills its connections and writes garbage over entries; on a cluster it fails shards over.
+//! kills its connections and writes garbage over entries, while each process reaches it
+//! through a link that delays replies in spells (so reads spend milliseconds in transit while
+//! other processes invalidate); on a cluster it fails shards over.
 //!
 //! `CACHETTE_HISTORY_SEED=<n>` replays a seed; `CACHETTE_HISTORY_SECS=<s>` runs each store
 //! that long (8 s by default). A violation prints the seed and the events of the row around it.
@@ -38,6 +40,7 @@ use check::Event;
 use faults::Injected;
 use model::{Ctx, Db, FUNCTIONS, Failure, Got, MAX_ENTRY_BYTES, Plan, ROWS, RunId};
 use support::rng::Rng;
+use support::slow_link::SlowLink;
 use support::{RedisCluster, RedisServer};
 
 const READERS: usize = 8;
@@ -124,7 +127,22 @@ impl Store {
         }
     }
 
-    fn cache(self, urls: &[String]) -> Cache {
+    /// The cache of one process. On one server it connects through a [`SlowLink`] of its own,
+    /// whose spells of delayed replies (drawn from `rng`, until `until`) keep reads in transit
+    /// while other processes invalidate; returned with the link's count of spells.
+    async fn cache(self, urls: &[String], rng: Rng, until: Instant) -> (Cache, Arc<AtomicU64>) {
+        let (url, spells) = match self {
+            Store::Server | Store::ServerL1 => {
+                let port = urls[0]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("a loopback server's URL ends in its port");
+                let link = SlowLink::start(port, rng, until).await;
+                (link.url, link.spells)
+            }
+            _ => (String::new(), Arc::default()),
+        };
         let builder = Cache::builder()
             .prefix(PREFIX)
             .max_entry_bytes(MAX_ENTRY_BYTES)
@@ -140,13 +158,13 @@ impl Store {
         } else {
             builder
         };
-        match self {
+        let builder = match self {
             Store::Memory => builder,
-            Store::Server | Store::ServerL1 => builder.redis(urls[0].clone()),
+            Store::Server | Store::ServerL1 => builder.redis(url),
             Store::Cluster | Store::ClusterL1 => builder.redis_cluster(urls.iter().cloned()),
-        }
-        .build()
-        .expect("the history's cache builds")
+        };
+        let cache = builder.build().expect("the history's cache builds");
+        (cache, spells)
     }
 }
 
@@ -162,8 +180,13 @@ struct Seen {
 
 async fn reader(run: RunId, process: u32, seen: Arc<Seen>, mut rng: Rng, until: Instant) {
     while Instant::now() < until {
-        let function = rng.below(FUNCTIONS.len() as u64) as usize;
-        let row = rng.below(ROWS);
+        // A third of the calls go to one hot key, as a popular record's do: its callers
+        // meet in read groups and flights, where a read sent before an invalidation could be
+        // shared with a caller that arrived after it.
+        let (function, row) = match rng.below(3) {
+            0 => (0, 0),
+            _ => (rng.below(FUNCTIONS.len() as u64) as usize, rng.below(ROWS)),
+        };
         let slow = matches!(FUNCTIONS[function].name, "safe" | "inline");
         let plan = Plan {
             delay_us: rng.below(if slow { 20_000 } else { 3_000 }),
@@ -354,7 +377,7 @@ impl Worker {
 
     /// Waits for the worker; returns its events, reads, invalidations, most loads of one key
     /// at once, and the wrong results it saw.
-    fn finish(self) -> (Vec<Event>, u64, u64, u32, Vec<String>, u64) {
+    fn finish(self) -> (Vec<Event>, u64, u64, u32, Vec<String>, u64, u64) {
         let output = self.child.wait_with_output().expect("wait for the worker");
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
         let _ = std::fs::remove_file(&self.out);
@@ -365,18 +388,19 @@ impl Worker {
             String::from_utf8_lossy(&output.stderr)
         );
         let (mut events, mut wrong) = (Vec::new(), Vec::new());
-        let (mut reads, mut invalidations, mut most, mut l1_hits) = (0, 0, 0, 0);
+        let (mut reads, mut invalidations, mut most, mut l1_hits, mut spells) = (0, 0, 0, 0, 0);
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("S ") {
                 let n: Vec<u64> = rest.split(' ').filter_map(|n| n.parse().ok()).collect();
-                (reads, invalidations, most, l1_hits) = (n[0], n[1], n[2] as u32, n[3]);
+                (reads, invalidations, most, l1_hits, spells) =
+                    (n[0], n[1], n[2] as u32, n[3], n[4]);
             } else if let Some(w) = line.strip_prefix("W ") {
                 wrong.push(w.to_owned());
             } else {
                 events.push(Event::from_line(line).expect("a worker's event line"));
             }
         }
-        (events, reads, invalidations, most, wrong, l1_hits)
+        (events, reads, invalidations, most, wrong, l1_hits, spells)
     }
 }
 
@@ -423,11 +447,10 @@ async fn history(run: RunId, store: Store) {
     let workers: Vec<Worker> = (1..store.processes())
         .map(|p| Worker::spawn(store, p, &urls, &db_server.url(), seed, budget))
         .collect();
-    let ctx = run.register(Ctx {
-        cache: store.cache(&urls),
-        db,
-    });
+    let (cache, spells) = store.cache(&urls, Rng::new(seed).fork(2000), until).await;
+    let ctx = run.register(Ctx { cache, db });
     let seen = run_process(run, 0, seed, budget).await;
+    injected.spells.fetch_add(spells.load(SeqCst), SeqCst);
     if let Some(faults) = faults {
         faults.await.expect("the fault task panicked");
     }
@@ -446,6 +469,7 @@ async fn history(run: RunId, store: Store) {
         invalidations += w.2;
         most.push(w.3);
         l1_hits += w.5;
+        injected.spells.fetch_add(w.6, SeqCst);
         wrong.extend(w.4);
     }
     let name = store.name();
@@ -514,10 +538,10 @@ async fn history_worker() {
     let process: u32 = parts[6].parse().expect("process");
     WRITER_PAUSE.store(store.writer_pause(), SeqCst);
     let run = RunId(3);
-    let ctx = run.register(Ctx {
-        cache: store.cache(&urls),
-        db,
-    });
+    let until = Instant::now() + budget;
+    let rng = Rng::new(seed).fork(2000 + u64::from(process));
+    let (cache, spells) = store.cache(&urls, rng, until).await;
+    let ctx = run.register(Ctx { cache, db });
     let seen = run_process(run, process, seed, budget).await;
     let mut file = std::io::BufWriter::new(std::fs::File::create(out).expect("the worker's file"));
     for e in seen.events.lock().unwrap().iter() {
@@ -528,11 +552,12 @@ async fn history_worker() {
     }
     writeln!(
         file,
-        "S {} {} {} {}",
+        "S {} {} {} {} {}",
         seen.reads.load(SeqCst),
         seen.invalidations.load(SeqCst),
         ctx.db.most_running(),
-        ctx.cache.stats().total.l1_hits
+        ctx.cache.stats().total.l1_hits,
+        spells.load(SeqCst)
     )
     .expect("write the summary");
     file.flush().expect("flush the worker's file");

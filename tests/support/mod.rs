@@ -8,6 +8,7 @@ pub mod redis_cluster;
 pub mod redis_server;
 pub mod reply_gate;
 pub mod rng;
+pub mod slow_link;
 pub mod workers;
 
 pub use self::redis_cluster::RedisCluster;
