@@ -34,7 +34,7 @@ pub struct MemoryStore {
 }
 
 struct Inner {
-    slots: quick_cache::sync::Cache<String, Slot, Weigh>,
+    slots: Slots,
     /// The writes of one key run one at a time, under its stripe's lock: each reads the slot,
     /// decides and writes before the next one reads (what a Redis script does).
     stripes: Box<[Mutex<()>]>,
@@ -61,8 +61,27 @@ struct Slot {
     expires_ms: u64,
     /// The value decoded, for values that can be cloned: set by the first hit that decodes
     /// it, so later hits clone instead of decoding. A write puts a new slot, and with it an
-    /// empty one. `None` for what is not an entry (tag versions, leases, counters).
+    /// empty one. `None` for what is not an entry (tombstones, tag versions, leases,
+    /// counters): those are never evicted (see [`Pin`]).
     decoded: Option<Decoded>,
+}
+
+/// Keeps out of eviction the slots that guarantees rest on: a tombstone that a load in flight
+/// must lose to, a lease, a fencing counter that must only grow, a rate limit's state, a tag's
+/// version. Their own deadlines bound them; the byte budget evicts entries. A tombstone
+/// evicted to make room would let a load begun before its invalidation write its value after
+/// the invalidation returned.
+#[derive(Clone, Default)]
+struct Pin;
+
+impl quick_cache::Lifecycle<String, Slot> for Pin {
+    type RequestState = ();
+
+    fn is_pinned(&self, _key: &String, slot: &Slot) -> bool {
+        slot.decoded.is_none()
+    }
+
+    fn on_evict(&self, _state: &mut (), _key: String, _slot: Slot) {}
 }
 
 impl Slot {
@@ -116,14 +135,16 @@ const SWEEP_EVERY_MS: u64 = 1000;
 /// The map of a store of `max_bytes`. quick_cache splits its budget between shards and admits
 /// no entry over about a shard's budget, so a store has at most one shard per 8 MiB: a small
 /// store is one shard, and any store takes an entry of eight times the default largest entry
-/// (1 MiB).
-fn slots(max_bytes: u64) -> quick_cache::sync::Cache<String, Slot, Weigh> {
+/// (1 MiB). quick_cache rounds the number of shards up to a power of two; it is rounded down
+/// here first, so that no shard holds less than 8 MiB (24 MiB is two shards, not four).
+fn slots(max_bytes: u64) -> Slots {
     const PER_SHARD: u64 = 8 * 1024 * 1024;
     let weight = max_bytes.max(1);
     let parallel = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
     let shards = usize::try_from(weight / PER_SHARD)
         .unwrap_or(usize::MAX)
         .clamp(1, parallel);
+    let shards = 1 << shards.ilog2();
     // quick_cache sizes its tables from an estimate of the entries; a few hundred bytes each is
     // typical of cached rows.
     let estimated = (weight / 512).clamp(16, 1 << 22) as usize;
@@ -133,16 +154,13 @@ fn slots(max_bytes: u64) -> quick_cache::sync::Cache<String, Slot, Weigh> {
         .weight_capacity(weight)
         .build();
     match options {
-        Ok(options) => quick_cache::sync::Cache::with_options(
-            options,
-            Weigh,
-            Default::default(),
-            Default::default(),
-        ),
+        Ok(options) => Slots::with_options(options, Weigh, Default::default(), Pin),
         // Both required settings are set above; kept as a fallback rather than a panic.
-        Err(_) => quick_cache::sync::Cache::with_weighter(estimated, weight, Weigh),
+        Err(_) => Slots::with(estimated, weight, Weigh, Default::default(), Pin),
     }
 }
+
+type Slots = quick_cache::sync::Cache<String, Slot, Weigh, quick_cache::DefaultHashBuilder, Pin>;
 
 /// What a write of one key does with the slot it found.
 enum Op {
@@ -520,6 +538,52 @@ mod tests {
         assert_eq!(store.get_many(&["t".to_owned()]).await.unwrap(), vec![None]);
     }
 
+    /// What guarantees rest on stays while entries fill the byte budget many times over: a
+    /// tombstone (a load begun before its invalidation must not write after it returned) and
+    /// a fencing counter (each holder's token is larger than every earlier one's).
+    #[tokio::test]
+    async fn tombstones_and_fences_outlive_a_full_store() {
+        let store = MemoryStore::new(64 * 1024);
+        let ttl = Duration::from_secs(60);
+        // Fillers lighter than the slots under test: once the store is full, the room left in
+        // its protected (hot) part is less than those slots weigh, so they enter the part that
+        // is evicted first.
+        let fill = |from: usize| {
+            let store = store.clone();
+            async move {
+                for i in from..from + 4_000 {
+                    let filler = Bytes::from_static(&[0; 16]);
+                    store.set(&format!("f:{i}"), filler, ttl).await.unwrap();
+                }
+            }
+        };
+        let (gone, lock, fence) = (
+            "a-key-invalidated-while-a-load-of-it-was-in-flight",
+            "a-lock-whose-holders-are-fenced",
+            "the-fencing-counter-of-that-lock",
+        );
+        fill(0).await;
+        store
+            .write_tombstones(&[gone.to_owned()], ttl)
+            .await
+            .unwrap();
+        let fenced = || store.lock_fenced(lock, fence, b"me", ttl);
+        assert_eq!(fenced().await.unwrap(), Some(1));
+        assert!(store.delete_if_equals(lock, b"me").await.unwrap());
+        fill(4_000).await;
+        let mut left = 0;
+        for i in 0..8_000 {
+            left += usize::from(store.get(&format!("f:{i}")).await.unwrap().is_some());
+        }
+        assert!(
+            left < 800,
+            "the budget evicted entries: {left} of 8000 left"
+        );
+        let kept = store.get(gone).await.unwrap().expect("the tombstone stays");
+        assert!(entry::is_tombstone(&kept));
+        assert_eq!(fenced().await.unwrap(), Some(2), "the fence kept counting");
+    }
+
     /// Regression: a pattern deleted the tombstone of a key invalidation, and a load in flight
     /// that had found the key empty before that invalidation wrote its older value.
     #[tokio::test]
@@ -587,6 +651,20 @@ mod tests {
             "stored whole"
         );
         assert!(stored == Some(large));
+    }
+
+    /// A store of 24 MiB takes an entry of 6 MiB: quick_cache would round three shards of
+    /// 8 MiB up to four of 6 MiB, too small for it.
+    #[tokio::test]
+    async fn no_shard_is_smaller_than_eight_mebibytes() {
+        let store = MemoryStore::new(24 * 1024 * 1024);
+        let large = Bytes::from(vec![7u8; 6 * 1024 * 1024]);
+        let ttl = Duration::from_secs(60);
+        store.set("large", large.clone(), ttl).await.unwrap();
+        assert!(
+            store.get("large").await.unwrap() == Some(large),
+            "stored whole"
+        );
     }
 
     /// The writes of one key are read-modify-writes that never interleave: concurrent
