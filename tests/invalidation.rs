@@ -71,6 +71,7 @@ on_both!(
     clear_beats_a_load_in_flight,
     patterns_keep_the_tombstones_of_key_invalidations,
     get_and_exists_respect_tags,
+    a_tag_the_entry_lacks_is_not_current,
     patterns_remove_exactly_the_matching_keys,
     clear_stays_inside_the_prefix,
     events_apply_their_rules,
@@ -407,6 +408,27 @@ async fn get_and_exists_respect_tags(fx: Fixture) {
     assert_eq!(fx.cache.get_many::<u32, _>(&["g"]).await.unwrap(), [None]);
     assert!(!fx.cache.exists("g").await.unwrap());
     assert_eq!(fx.cache.ttl("g").await.unwrap(), None);
+}
+
+/// An entry written without a tag (by another function on the key, or by the processes of
+/// the deploy before the tag was added) is not served to a reader with the tag: an
+/// invalidation of the tag would not reach it.
+async fn a_tag_the_entry_lacks_is_not_current(fx: Fixture) {
+    let runs = AtomicU32::new(0);
+    assert_eq!(load(&fx, "t", &[], &runs, 1).await, 1);
+    assert_eq!(
+        load(&fx, "t", &["grp"], &runs, 2).await,
+        2,
+        "the untagged entry is a miss for the tagged reader"
+    );
+    assert_eq!(
+        load(&fx, "t", &["grp"], &runs, 3).await,
+        2,
+        "its own write hits"
+    );
+    fx.cache.invalidate_tag("grp").await.unwrap();
+    assert_eq!(load(&fx, "t", &["grp"], &runs, 4).await, 4);
+    assert_eq!(runs.load(SeqCst), 3);
 }
 
 async fn patterns_remove_exactly_the_matching_keys(fx: Fixture) {

@@ -318,10 +318,13 @@ impl RawEntry<'_> {
         })
     }
 
-    /// Whether every tag the entry carries is still at the version it was loaded under:
-    /// a tag invalidated since (its version changed) makes the entry dead. `names` and
-    /// `versions` are the tags the reader fetched; an entry tag the reader did not fetch
-    /// cannot be checked, so it makes the entry dead too (a reload fixes it).
+    /// Whether the entry carries exactly the reader's tags, each still at the version it was
+    /// loaded under: a tag invalidated since (its version changed) makes the entry dead.
+    /// `names` and `versions` are the tags the reader fetched. An entry tag the reader did not
+    /// fetch cannot be checked, and a reader's tag the entry lacks was never stamped on it
+    /// (written by a function or a deploy without that tag), so an invalidation of that tag
+    /// would not reach it: either makes the entry dead (a reload writes it with the reader's
+    /// tags).
     pub(crate) fn tags_current<S: AsRef<str>>(
         &self,
         names: &[S],
@@ -333,7 +336,9 @@ impl RawEntry<'_> {
                 .position(|n| n.as_ref() == stamp.name)
                 .and_then(|i| versions.get(i))
                 .is_some_and(|now| stamp.version == now.as_deref().unwrap_or_default())
-        })
+        }) && names
+            .iter()
+            .all(|n| self.tags().any(|stamp| stamp.name == n.as_ref()))
     }
 
     /// Whether the payload is sealed (protected).
@@ -393,9 +398,14 @@ mod tests {
             !raw.tags_current(&["users"], &[None]),
             "a tag the reader did not fetch"
         );
-        assert!(raw.tags_current(&["user:1", "extra", "users"], &[v.clone(), None, None]));
+        assert!(raw.tags_current(&["user:1", "users"], &[v.clone(), None]));
+        assert!(
+            !raw.tags_current(&["user:1", "extra", "users"], &[v.clone(), None, None]),
+            "a tag of the reader's that the entry lacks"
+        );
         let untagged = encode(&1u8, TIMES, &[], &opts(None)).unwrap();
-        assert!(parse(&untagged).unwrap().tags_current(&["users"], &[None]));
+        assert!(!parse(&untagged).unwrap().tags_current(&["users"], &[None]));
+        assert!(parse(&untagged).unwrap().tags_current::<&str>(&[], &[]));
         assert_eq!(
             raw.value::<(String, u32)>(1 << 20).unwrap(),
             ("hello".into(), 7)
