@@ -11,7 +11,7 @@ use std::time::Duration;
 use cachette::testing::{
     Faults, Mark, TestClock, key_of, pass_through, scope, stored_values_containing,
 };
-use cachette::{BreakerState, Cache, CacheBuilder, LoadOptions, cached};
+use cachette::{BreakerState, Cache, CacheBuilder, LoadOptions, cache_put, cached};
 use support::RedisServer;
 
 /// A builder on the in-process store, or on a fresh `redis-server` (kept alive by the handle).
@@ -248,6 +248,45 @@ async fn a_mark_counts_loads_hits_and_misses_since_it_was_made() {
 async fn get_user(calls: &AtomicU32, id: u64) -> String {
     calls.fetch_add(1, SeqCst);
     format!("user {id}")
+}
+
+/// Writes through to the global cache (no `cache = ..`).
+#[cache_put(key = "user:{id}", ttl = "5m")]
+async fn rename_user(calls: &AtomicU32, id: u64, name: &str) -> String {
+    calls.fetch_add(1, SeqCst);
+    format!("{name} {id}")
+}
+
+/// `#[cache_put]` meets the test kit as `#[cached]` does: a probe renders its key without
+/// running it, and under `pass_through` it runs and writes nothing.
+#[tokio::test]
+async fn write_through_calls_are_probed_and_passed_through() {
+    let calls = AtomicU32::new(0);
+    assert_eq!(
+        key_of(rename_user(&calls, 5, "ada")).as_deref(),
+        Some("user:5")
+    );
+    assert_eq!(calls.load(SeqCst), 0, "the probe ran no body");
+    let cache = Cache::builder().prefix("put").build().unwrap();
+    scope(&cache, async {
+        pass_through(async {
+            assert_eq!(rename_user(&calls, 5, "ada").await, "ada 5");
+        })
+        .await;
+        assert_eq!(calls.load(SeqCst), 1, "passed through: the body ran");
+        assert_eq!(
+            get_user(&calls, 5).await,
+            "user 5",
+            "and nothing was written"
+        );
+        assert_eq!(rename_user(&calls, 5, "bob").await, "bob 5");
+        assert_eq!(
+            get_user(&calls, 5).await,
+            "bob 5",
+            "outside it, written through"
+        );
+    })
+    .await;
 }
 
 #[cached(key = "order:{customer}:{id}", cache = cache, skip = [cache, calls])]

@@ -12,7 +12,6 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::cache::call::Sharing;
-#[cfg(not(feature = "testing"))]
 pub use crate::cache::call::put;
 use crate::cache::call::{InBackground, Inline};
 pub use crate::cache::{
@@ -35,7 +34,7 @@ pub fn global() -> &'static Cache {
 /// to run the body uncached (`testing::pass_through`). A call probed by `testing::key_of`
 /// records its key and never completes.
 #[cfg(feature = "testing")]
-async fn test_kit(key: &str) -> bool {
+pub(crate) async fn test_kit(key: &str) -> bool {
     if crate::testing::probe_key(key) {
         std::future::pending::<()>().await;
     }
@@ -124,25 +123,6 @@ where
         .await;
     key_buffers::give(key);
     out
-}
-
-/// `#[cache_put]`'s call, through the test kit first (see `test_kit`).
-#[cfg(feature = "testing")]
-pub async fn put<O, Fut>(
-    cache: &Cache,
-    spec: &'static FnSpec,
-    key: String,
-    tags: &[String],
-    body: Fut,
-) -> O
-where
-    O: Outcome,
-    Fut: Future<Output = O>,
-{
-    if test_kit(&key).await {
-        return body.await;
-    }
-    crate::cache::call::put(cache, spec, key, tags, body).await
 }
 
 /// A `#[cached(batch = "id in ids")]` call: `items` are the distinct ids with their rendered

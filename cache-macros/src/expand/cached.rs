@@ -168,11 +168,13 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
     let spec_ref = quote!(&__CACHETTE_SPEC, __cachette_key, &__cachette_tags);
     // The whole call at the value's type, where a missing `Serialize` is reported.
     let support_at = respan(support, ret_span);
-    let (call, check_send) = if attr == Attr::CachePut {
+    // A write-through shares nothing with waiting callers: it binds neither (a plain `None`
+    // bound and never used would leave its type to infer).
+    let (call, check_send, sharing) = if attr == Attr::CachePut {
         let call = quote_spanned! {ret_span=>
             #support_at::put(__cachette_cache, #spec_ref, __cachette_load()).await
         };
-        (call, None)
+        (call, None, quote!())
     } else {
         let background = detachable(args, func);
         let entry = if background {
@@ -183,7 +185,11 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
         let call = quote_spanned! {ret_span=>
             #support_at::#entry(__cachette_cache, #spec_ref, __cachette_load, __cachette_share.as_ref(), __cachette_keep.as_ref()).await
         };
-        (call, background.then(|| check_send(attr, func)))
+        let sharing = quote! {
+            let __cachette_share = #share;
+            let __cachette_keep = #keep;
+        };
+        (call, background.then(|| check_send(attr, func)), sharing)
     };
 
     let ItemFn {
@@ -210,10 +216,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn) -> syn::Result<TokenStream
             } else {
                 #support::None
             };
-            #[allow(unused_variables)]
-            let __cachette_share = #share;
-            #[allow(unused_variables)]
-            let __cachette_keep = #keep;
+            #sharing
             let __cachette_load = move || #into_outcome;
             #check_send
             let __cachette_out = match __cachette_prepared {
