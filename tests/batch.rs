@@ -75,7 +75,81 @@ on_both!(
     loader_errors_are_returned_untouched_and_not_cached,
     a_batch_and_a_single_call_on_one_key_load_it_once,
     single_calls_read_what_a_batch_wrote,
+    ids_of_one_key_are_one_item,
 );
+
+/// `key_of` gives ids 1 and 11 one key (as a key that lower-cases e-mail addresses would):
+/// they are one item, as single calls of that key would be. The batch used to go round for
+/// ever without yielding on the in-process store (each id found the other leading the key's
+/// flight), so it runs on a thread of its own that the test stops waiting for after a minute.
+async fn ids_of_one_key_are_one_item(cache: Cache) {
+    async fn batch(
+        cache: &Cache,
+        calls: &Mutex<Vec<Vec<u64>>>,
+        ids: &[u64],
+    ) -> Vec<Option<String>> {
+        let key_of = |id: &u64| BatchKey::new(format!("user:{}", id % 10));
+        cache
+            .get_or_load_many(ids, &options(), key_of, |missing| async move {
+                calls.lock().unwrap().push(missing.clone());
+                Ok::<_, String>(missing.into_iter().map(|id| (id, name(id))).collect())
+            })
+            .await
+            .unwrap()
+    }
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let calls = Mutex::default();
+        let got = runtime.block_on(async {
+            [
+                batch(&cache, &calls, &[1, 11, 2, 11]).await,
+                batch(&cache, &calls, &[11, 12, 1]).await,
+            ]
+        });
+        let _ = done.send((got, calls.into_inner().unwrap()));
+    });
+    let (got, calls) =
+        tokio::task::spawn_blocking(move || outcome.recv_timeout(Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .expect("the batches returned");
+    let (one, two) = (Some(name(1)), Some(name(2)));
+    assert_eq!(
+        got,
+        [
+            vec![one.clone(), one.clone(), two.clone(), one.clone()],
+            vec![one.clone(), two, one]
+        ]
+    );
+    assert_eq!(
+        calls,
+        [vec![1, 2]],
+        "the first id of each key asked, once; the second call all hits"
+    );
+}
+
+/// Batches judge freshness on the cache's clock, as single calls do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_sees_the_test_clock() {
+    let clock = cachette::testing::TestClock::new();
+    let cache = Cache::builder().clock(&clock).build().unwrap();
+    let db = Db::default();
+    db.users(&cache, &[1, 2]).await.unwrap();
+    clock.advance(4 * MINUTE);
+    db.users(&cache, &[1, 2]).await.unwrap();
+    assert_eq!(db.calls().len(), 1, "fresh for half its ttl of 10 minutes");
+    clock.advance(7 * MINUTE);
+    assert_eq!(db.users(&cache, &[1, 2]).await.unwrap(), names(&[1, 2]));
+    assert_eq!(
+        db.calls(),
+        [vec![1, 2], vec![1, 2]],
+        "expired: loaded again"
+    );
+}
 
 async fn only_missing_ids_are_loaded_once_in_the_callers_order(cache: Cache) {
     let db = Db::default();
@@ -354,6 +428,42 @@ async fn the_macro_loads_the_missing_ids_once_and_keys_each_item() {
     );
     users_by_id(&cache, &table, vec![4]).await.unwrap();
     assert_eq!(table.calls.lock().unwrap()[4], [4]);
+}
+
+/// An ordered body that returns only the rows it found, as `WHERE id IN (..)` does.
+#[cachette::cached(key = "m:found:{id}", batch = "id in ids", ttl = "10m", cache = cache, skip = [cache, table])]
+async fn rows_found(cache: &Cache, table: &Table, ids: &[u64]) -> Vec<Option<String>> {
+    table.asked(ids);
+    ids.iter()
+        .filter(|&&id| id % 10 != 0)
+        .map(|&id| Some(name(id)))
+        .collect()
+}
+
+/// A body of the ordered form that returns another number of values than ids cannot be paired
+/// with them: nothing is cached or returned, where pairing by position would have served 2's
+/// row as 10's and cached it so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordered_body_with_rows_missing_caches_and_returns_none_of_them() {
+    let (cache, _server) = memory();
+    let table = Table::default();
+    assert_eq!(
+        rows_found(&cache, &table, &[1, 10, 2]).await,
+        [None, None, None]
+    );
+    assert_eq!(
+        rows_found(&cache, &table, &[1, 2]).await,
+        [Some(name(1)), Some(name(2))]
+    );
+    assert_eq!(
+        rows_found(&cache, &table, &[10, 2]).await,
+        [None, Some(name(2))]
+    );
+    assert_eq!(
+        *table.calls.lock().unwrap(),
+        [vec![1, 10, 2], vec![1, 2], vec![10]],
+        "nothing of the first call was cached"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -256,6 +256,7 @@ pub(crate) fn shape(output: &ReturnType) -> Shape {
     }
 }
 
+/// The last segment of a path type (no qualified self) and its type arguments.
 fn last_segment(ty: &Type) -> Option<(String, Vec<&Type>)> {
     let Type::Path(tp) = ty else { return None };
     if tp.qself.is_some() {

@@ -1,10 +1,11 @@
-//! What the attribute macros expand to, and nothing else: seven functions and the types their
+//! What the attribute macros expand to, and nothing else: eight functions and the types their
 //! signatures need. Not a public API: it changes with the macros, and the facade pins this
 //! crate with `=` so that a macro crate and a runtime of different versions never meet.
 //!
 //! An expanded `#[cached]` function renders its key with [`key`] (and its tags with [`tag`]),
 //! then hands the key, the tags and the original body to [`cached_in_background`] or
-//! [`cached_inline`]; `#[cache_put]` calls [`put`]; `#[invalidate]` builds an
+//! [`cached_inline`] (a batch to [`cached_batch`], its ordered body's values paired with their
+//! ids by [`by_position`]); `#[cache_put]` calls [`put`]; `#[invalidate]` builds an
 //! [`Invalidation`] from keys rendered with [`tag`] and calls [`invalidate`].
 
 use std::future::Future;
@@ -147,6 +148,33 @@ where
         return Ok(items.iter().map(|(id, _, _)| loaded.remove(id)).collect());
     }
     cache.call_batch(spec, items, load).await
+}
+
+/// The values of a batch body of the ordered form (`Vec<Option<T>>`, one per id it was given,
+/// in their order), by id. A body that returned another number of values than ids has no
+/// pairing to trust (a query that returned only the rows it found, say): nothing of it is
+/// cached or served, its ids come back `None`, and a warning names the function.
+pub fn by_position<I: std::hash::Hash + Eq, T>(
+    spec: &'static FnSpec,
+    asked: Vec<I>,
+    values: Vec<Option<T>>,
+) -> std::collections::HashMap<I, T> {
+    if asked.len() != values.len() {
+        tracing::warn!(
+            target: "cachette",
+            function = spec.name,
+            ids = asked.len(),
+            values = values.len(),
+            "a batch body returned another number of values than ids it was given: none of \
+             them is cached or returned"
+        );
+        return std::collections::HashMap::new();
+    }
+    asked
+        .into_iter()
+        .zip(values)
+        .filter_map(|(id, value)| value.map(|value| (id, value)))
+        .collect()
 }
 
 /// The invalidation of an `#[invalidate]` call (`protected`: `#[invalidate_patient_cache]`,

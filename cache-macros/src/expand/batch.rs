@@ -5,7 +5,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::{FnArg, GenericArgument, Ident, ItemFn, LitStr, Pat, PathArguments, ReturnType, Type};
+use syn::{FnArg, Ident, ItemFn, LitStr, Pat, ReturnType, Type};
 
 use super::{Common, ret_ty, templates};
 use crate::attr::CacheArgs;
@@ -162,12 +162,7 @@ pub(crate) fn expand(args: &CacheArgs, func: &ItemFn, batch: &LitStr) -> syn::Re
     // The body's result as a map by id, for the runtime.
     let to_map = if returns.ordered {
         quote! {
-            (#ok).map(|__cachette_v| {
-                #support::IntoIterator::into_iter(__cachette_asked)
-                    .zip(__cachette_v)
-                    .filter_map(|(__cachette_i, __cachette_v)| __cachette_v.map(|__cachette_v| (__cachette_i, __cachette_v)))
-                    .collect::<#support::HashMap<_, _>>()
-            })
+            (#ok).map(|__cachette_v| #support::by_position(&__CACHETTE_SPEC, __cachette_asked, __cachette_v))
         }
     } else {
         quote! {
@@ -377,25 +372,8 @@ fn collection(func: &ItemFn, name: &str) -> syn::Result<(Type, Holds)> {
 
 /// `T` of `Vec<T>`.
 fn vec_item(ty: &Type) -> Option<Type> {
-    let (name, args) = generic_args(ty)?;
+    let (name, args) = super::last_segment(ty)?;
     (name == "Vec" && args.len() == 1).then(|| args[0].clone())
-}
-
-fn generic_args(ty: &Type) -> Option<(String, Vec<&Type>)> {
-    let Type::Path(tp) = ty else { return None };
-    let last = tp.path.segments.last()?;
-    let args = match &last.arguments {
-        PathArguments::AngleBracketed(a) => a
-            .args
-            .iter()
-            .filter_map(|g| match g {
-                GenericArgument::Type(t) => Some(t),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    Some((last.ident.to_string(), args))
 }
 
 /// The shape of the return type, `None` when a batch cannot return it.
@@ -403,13 +381,13 @@ fn returns(output: &ReturnType) -> Option<Returns> {
     let ReturnType::Type(_, ty) = output else {
         return None;
     };
-    let (inner, result) = match generic_args(ty) {
+    let (inner, result) = match super::last_segment(ty) {
         Some((name, args)) if name == "Result" && !args.is_empty() => (args[0], true),
         _ => (&**ty, false),
     };
-    match generic_args(inner)? {
+    match super::last_segment(inner)? {
         (name, args) if name == "Vec" && args.len() == 1 => {
-            let (opt, inner_args) = generic_args(args[0])?;
+            let (opt, inner_args) = super::last_segment(args[0])?;
             (opt == "Option" && inner_args.len() == 1).then_some(Returns {
                 result,
                 ordered: true,

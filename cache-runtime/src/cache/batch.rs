@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 
 use super::call::{Call, Condition, LoadTimes, Read};
 use super::options::Policy;
-use super::{Cache, LoadOptions, now_ms};
+use super::{Cache, LoadOptions};
 use crate::error::StoreError;
 use crate::flight::{self, Published, Role};
 use crate::registry::FnSpec;
@@ -107,6 +107,41 @@ pub(crate) struct Items<I> {
     pub positions: Vec<usize>,
 }
 
+impl<I> Items<I> {
+    /// The same call with ids that share a key as one item (the first of them): the key says
+    /// they are one value, as it does for single calls of that key. Two items of one key would
+    /// each find the other leading its flight, and send the batch round for ever.
+    fn one_per_key(self) -> Items<I> {
+        let Items { items, positions } = self;
+        let mut first_of: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+        // Each item's index among the items kept: the first item of its key's.
+        let remap: Vec<usize> = items
+            .iter()
+            .map(|item| {
+                let next = first_of.len();
+                *first_of.entry(item.key.as_str()).or_insert(next)
+            })
+            .collect();
+        if first_of.len() == items.len() {
+            return Items { items, positions };
+        }
+        let positions = positions.into_iter().map(|p| remap[p]).collect();
+        // The first item of each key is the next one kept.
+        let mut kept = 0;
+        let items = items
+            .into_iter()
+            .zip(&remap)
+            .filter(|&(_, &at)| {
+                let first = at == kept;
+                kept += usize::from(first);
+                first
+            })
+            .map(|(item, _)| item)
+            .collect();
+        Items { items, positions }
+    }
+}
+
 impl<I: Hash + Eq + Clone> Items<I> {
     /// The items of `ids`, keyed by `key_of` (full keys: the caller adds the prefix), each
     /// tagged with `common` and its own tags. Repeated ids are loaded once.
@@ -149,7 +184,9 @@ impl Cache {
     /// - each value is written under its key, with its own TTL and tags, by a conditional write
     ///   that an invalidation made after the read wins over;
     /// - an id `load_missing` leaves out of its map is `None` in the result and not cached
-    ///   (to cache absence, make the value an `Option` and put `None` in the map).
+    ///   (to cache absence, make the value an `Option` and put `None` in the map);
+    /// - ids that `key_of` gives one key are one item, as single calls of that key would be:
+    ///   `load_missing` is asked for the first of them, and each gets its value.
     ///
     /// Errors of `load_missing` are returned untouched and nothing is cached. When the store
     /// fails, `load_missing` runs for every id and its values are returned uncached. A stale
@@ -252,7 +289,7 @@ impl Cache {
         F: FnOnce(Vec<I>) -> Fut,
         Fut: Future<Output = Result<HashMap<I, T>, E>>,
     {
-        let Items { items, positions } = items;
+        let Items { items, positions } = items.one_per_key();
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -358,11 +395,11 @@ impl Cache {
                 .map(|(index, ..)| self.try_lease(&items[*index].key)),
         )
         .await;
-        let ids: Vec<I> = led
-            .iter()
-            .map(|(index, ..)| items[*index].id.clone())
-            .collect();
-        let started_ms = now_ms();
+        // In the order the ids first appear in the call (a raced round reorders `led`).
+        let mut asked: Vec<usize> = led.iter().map(|(index, ..)| *index).collect();
+        asked.sort_unstable();
+        let ids: Vec<I> = asked.iter().map(|&index| items[index].id.clone()).collect();
+        let started_ms = self.now_ms();
         let started = Instant::now();
         let loaded = load_missing(ids).await;
         let took = started.elapsed();
@@ -481,7 +518,7 @@ impl Cache {
             policy.shape,
             None,
         ) {
-            Ok(Some((value, times))) if now_ms() < times.fresh_until_ms => Some(value),
+            Ok(Some((value, times))) if self.now_ms() < times.fresh_until_ms => Some(value),
             Ok(_) => None,
             Err(reason) => {
                 let key = if policy.phi {

@@ -262,6 +262,15 @@ pub(crate) fn unreachable(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
 }
 
+/// An `MGET` reply with another number of values than keys asked: a broken server or proxy,
+/// whose reply cannot be paired with the keys.
+fn mget_miscounted() -> StoreError {
+    StoreError::Redis(redis::RedisError::from((
+        redis::ErrorKind::UnexpectedReturnType,
+        "MGET answered with another number of values than keys asked",
+    )))
+}
+
 /// A TTL as Redis' PX: at least 1 ms, at most what Redis accepts.
 fn px(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis())
@@ -308,6 +317,9 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         let values: Vec<Option<Vec<u8>>> = self.query(redis::cmd("MGET").arg(keys)).await?;
+        if values.len() != keys.len() {
+            return Err(mget_miscounted());
+        }
         Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect())
     }
 
@@ -593,14 +605,18 @@ impl RedisStore {
             let mut entry_conn = self.conn()?;
             let mut tags_conn = entry_conn.clone();
             // Boxed: two commands' futures side by side would double every read's future.
-            Box::pin(self.bounded(async {
+            let (entry, tags): (_, Vec<_>) = Box::pin(self.bounded(async {
                 let (entry, tags) = tokio::join!(
                     get.query_async(&mut entry_conn),
                     mget.query_async(&mut tags_conn)
                 );
                 Ok((entry?, tags?))
             }))
-            .await?
+            .await?;
+            if tags.len() != tag_keys.len() {
+                return Err(mget_miscounted());
+            }
+            (entry, tags)
         } else {
             // One command: the entry and its tags' versions in one MGET costs the server
             // about what a GET does, where a GET and an MGET sent together cost two.
@@ -616,10 +632,7 @@ impl RedisStore {
                 other => other?,
             };
             if values.len() != tag_keys.len() + 1 {
-                return Err(StoreError::Redis(redis::RedisError::from((
-                    redis::ErrorKind::UnexpectedReturnType,
-                    "MGET answered with another number of values than keys asked",
-                ))));
+                return Err(mget_miscounted());
             }
             let entry = values.remove(0);
             (entry, values)
