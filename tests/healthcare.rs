@@ -10,7 +10,7 @@ use cachette::healthcare::{
     AuditEvent, AuditOperation, AuditSink, Healthcare, HelperTtls, HmacIdHasher, JsonLinesAudit,
     Keyring, with_actor,
 };
-use cachette::{Cache, CacheBuilder};
+use cachette::{Cache, CacheBuilder, CacheError};
 use serde::{Deserialize, Serialize};
 use support::RedisServer;
 
@@ -353,6 +353,44 @@ async fn invalidate_patient_and_clear_phi_remove_exactly_their_entries() {
             .as_deref(),
         Some("Dr. Who")
     );
+}
+
+/// Without the identifier hash key every process shares, identifiers would be hashed under a
+/// key of this process only: an erasure by identifier would match no other process's entries
+/// and still report success. It fails instead, and the helpers cache nothing.
+#[tokio::test]
+async fn without_the_shared_hash_key_helpers_cache_nothing_and_erasure_by_id_fails() {
+    let server = RedisServer::start();
+    let cache = Cache::builder()
+        .redis(server.url())
+        .prefix("hc")
+        .sealer(keyring(&[("k1", 1)]))
+        .build()
+        .unwrap();
+    assert!(!cache.hashes_ids());
+    let phi = Healthcare::new(cache.clone());
+    let runs = Arc::new(Mutex::new(0));
+    for _ in 0..2 {
+        phi.cache_patient_records(MRN, "c1", loader(MRN, &runs))
+            .await
+            .unwrap();
+    }
+    assert_eq!(*runs.lock().unwrap(), 2, "loaded each time");
+    assert!(
+        all_keys(&server).is_empty(),
+        "nothing stored: {:?}",
+        all_keys(&server)
+    );
+    for erased in [
+        phi.invalidate_patient(MRN, None).await.map(|_| 0),
+        phi.invalidate_doctor("dr-5", None).await,
+        phi.invalidate_appointment("a-1", Some(MRN), None, None)
+            .await,
+        phi.invalidate_clinic("c1").await,
+    ] {
+        assert!(matches!(erased, Err(CacheError::NoHashKey)), "{erased:?}");
+    }
+    phi.clear_phi().await.expect("clearing needs no identifier");
 }
 
 #[tokio::test]

@@ -225,6 +225,15 @@ impl Healthcare {
         self.cache.hash_id(id)
     }
 
+    /// Fails an erasure by identifier on a cache that hashes identifiers under a key of this
+    /// process only: it would match no other process's entries and still report success.
+    fn ids_hashed(&self) -> Result<(), CacheError> {
+        match self.cache.hashes_ids() {
+            true => Ok(()),
+            false => Err(CacheError::NoHashKey),
+        }
+    }
+
     /// Caches one protected value under `key` (already hashed), audited as `helper`, counted
     /// in `area`: a call whose loader ran is a miss, any other a hit.
     async fn protected<T: Value, E: Send + 'static>(
@@ -235,6 +244,13 @@ impl Healthcare {
         options: LoadOptions,
         fetch: impl Fetch<T, E>,
     ) -> Result<T, E> {
+        // Keys under a hash of this process only could never be erased by identifier from
+        // another process (or this one after a restart): without the shared key, nothing is
+        // cached.
+        if !self.cache.hashes_ids() {
+            self.counters.misses[area as usize].fetch_add(1, Relaxed);
+            return fetch().await;
+        }
         let options = options.protected(helper);
         let loaded = Arc::new(AtomicBool::new(false));
         let flag = loaded.clone();
@@ -408,6 +424,7 @@ impl Healthcare {
         patient: &str,
         clinic: Option<&str>,
     ) -> Result<Erasure, CacheError> {
+        self.ids_hashed()?;
         let p = self.h(patient);
         let mut inv = Invalidation::tags([format!("patient:{p}")])
             .and_patterns([format!("{PHI_NAMESPACE}*{p}*")]);
@@ -446,6 +463,7 @@ impl Healthcare {
         doctor: &str,
         clinic: Option<&str>,
     ) -> Result<u64, CacheError> {
+        self.ids_hashed()?;
         let d = self.h(doctor);
         let raw = cache_runtime::escape(doctor);
         let mut inv = Invalidation::tags([format!("doctor:{d}"), format!("doctor:{raw}")])
@@ -468,6 +486,7 @@ impl Healthcare {
         doctor: Option<&str>,
         clinic: Option<&str>,
     ) -> Result<u64, CacheError> {
+        self.ids_hashed()?;
         let a = self.h(appointment);
         let mut inv = Invalidation::tags([format!("appointment:{a}")])
             .and_patterns([format!("{PHI_NAMESPACE}*{a}*")]);
@@ -482,6 +501,7 @@ impl Healthcare {
 
     /// Everything cached for `clinic` (tag `clinic:{clinic}`, hashed and plain).
     pub async fn invalidate_clinic(&self, clinic: &str) -> Result<u64, CacheError> {
+        self.ids_hashed()?;
         let c = self.h(clinic);
         let raw = cache_runtime::escape(clinic);
         let inv = Invalidation::tags([format!("clinic:{c}"), format!("clinic:{raw}")])

@@ -321,13 +321,29 @@ fn phi_caps(cx: &Ctxt, args: &CacheArgs) {
         retentions.push(("stale", args.stale_after()));
         retentions.push(("fail_safe", args.fail_safe));
     }
+    let mut over = false;
     for (name, d) in retentions {
         if let Some(d) = d.filter(|d| d.ms > cap) {
+            over = true;
             cx.error_at(
                 d.span,
                 format!(
                     "the {name} is over the cap of {why} ({}); lower it, or choose another \
                      compliance level",
+                    human_ms(cap)
+                ),
+            );
+        }
+    }
+    // The store keeps an entry for its ttl plus the fail-safe grace: together they are held.
+    if let (false, false, Some(ttl), Some(grace)) = (over, emergency, args.ttl, args.fail_safe) {
+        if ttl.ms.saturating_add(grace.ms) > cap {
+            cx.error_at(
+                grace.span,
+                format!(
+                    "the ttl and the fail_safe together keep {why} for {}, over its cap of {}: \
+                     a fail-safe value is held past its ttl; lower either",
+                    human_ms(ttl.ms.saturating_add(grace.ms)),
                     human_ms(cap)
                 ),
             );

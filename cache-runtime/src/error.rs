@@ -190,6 +190,16 @@ pub enum CacheError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An erasure by identifier on a cache with no identifier hash key (`CACHE_HASH_KEY`,
+    /// [`CacheBuilder::id_hasher`](crate::CacheBuilder::id_hasher)): identifiers would be
+    /// hashed under a key of this process only, which no other process's keys share, so the
+    /// erasure would miss them and report success. Nothing was invalidated; configure the key
+    /// every process uses.
+    #[error(
+        "erasing by identifier needs the identifier hash key every process uses (CACHE_HASH_KEY); \
+         without it no entry of another process would match, so nothing was invalidated"
+    )]
+    NoHashKey,
     /// The encoded value is larger than the configured maximum entry size; it was not stored.
     /// Raise `CACHE_MAX_ENTRY_BYTES` / [`CacheBuilder::max_entry_bytes`](crate::CacheBuilder::max_entry_bytes)
     /// or cache a smaller value.

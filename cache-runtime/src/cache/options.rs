@@ -187,6 +187,15 @@ impl Policy {
         } else {
             spec.stale.unwrap_or(ttl / 2).min(ttl)
         };
+        // A fail-safe value is data still held: the store keeps an entry `ttl` plus the grace,
+        // and both together stay under the cap (literal values over it do not compile).
+        let fail_safe = match spec.max_ttl {
+            Some(cap) => spec
+                .fail_safe
+                .map(|grace| grace.min(cap.saturating_sub(ttl)))
+                .filter(|grace| !grace.is_zero()),
+            None => spec.fail_safe,
+        };
         Policy {
             ttl,
             stale,
@@ -194,7 +203,7 @@ impl Policy {
             phi: spec.phi,
             cache_none: spec.cache_none,
             timeout: spec.timeout,
-            fail_safe: spec.fail_safe,
+            fail_safe,
             jitter: spec.jitter,
             early_beta: spec.early_beta,
             priority: spec.priority,
@@ -228,5 +237,41 @@ impl Policy {
     /// How long Redis keeps the entry: its TTL plus the fail-safe grace.
     pub(crate) fn retention(&self, ttl: Duration) -> Duration {
         ttl.saturating_add(self.fail_safe.unwrap_or(Duration::ZERO))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Policy;
+    use crate::FnSpec;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    /// A fail-safe value is held data: with a TTL from configuration, the grace is cut so that
+    /// the store keeps the entry no longer than the cap (literal values over it do not compile).
+    #[test]
+    fn the_ttl_and_the_fail_safe_grace_together_stay_under_the_cap() {
+        let two_hours = 2 * 3_600_000;
+        let capped = |ttl: u64| {
+            let spec = FnSpec::new("f", "m", "k")
+                .fail_safe_ms(two_hours)
+                .max_ttl_ms(two_hours);
+            let spec = Box::leak(Box::new(spec));
+            Policy::of_spec(spec, Duration::from_millis(ttl))
+        };
+        let policy = capped(3_600_000);
+        assert_eq!((policy.ttl, policy.fail_safe), (HOUR, Some(HOUR)));
+        assert_eq!(policy.retention(policy.ttl), 2 * HOUR);
+        let policy = capped(3 * 3_600_000);
+        assert_eq!(
+            (policy.ttl, policy.fail_safe),
+            (2 * HOUR, None),
+            "no room left"
+        );
+        let uncapped = FnSpec::new("f", "m", "k").fail_safe_ms(two_hours);
+        let policy = Policy::of_spec(Box::leak(Box::new(uncapped)), HOUR);
+        assert_eq!(policy.fail_safe, Some(2 * HOUR), "no cap, no cut");
     }
 }

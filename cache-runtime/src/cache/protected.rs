@@ -17,6 +17,14 @@ impl Cache {
         out
     }
 
+    /// Whether identifiers are hashed under a configured key (`CACHE_HASH_KEY`,
+    /// [`CacheBuilder::id_hasher`](crate::CacheBuilder::id_hasher)). Without one,
+    /// [`hash_id`](Self::hash_id) uses a key of this process only: its hashes match no other
+    /// process's keys (and none of this process's after a restart).
+    pub fn hashes_ids(&self) -> bool {
+        self.inner.phi.hasher.is_some()
+    }
+
     /// Appends the keyed hash of an identifier already rendered as a key part.
     pub(crate) fn write_id_hash(&self, rendered: &[u8], out: &mut String) {
         self.inner.phi.write_id_hash(rendered, out);
