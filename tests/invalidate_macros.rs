@@ -19,6 +19,7 @@ on_both!(
     cache_put_replaces_the_cached_value,
     pattern_arguments_are_escaped,
     a_caller_after_an_invalidation_never_gets_an_older_uncached_outcome,
+    a_pattern_or_a_clear_during_a_write_through_wins,
 );
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -360,6 +361,50 @@ async fn an_invalidation_during_a_write_through_wins() {
         None,
         "the later invalidation stands"
     );
+}
+
+#[cache_put(key = "note:{id}", cache = cache)]
+async fn save_note(
+    cache: &Cache,
+    started: tokio::sync::oneshot::Sender<()>,
+    gate: tokio::sync::oneshot::Receiver<()>,
+    id: u64,
+) -> Result<String, String> {
+    let _ = started.send(());
+    let _ = gate.await;
+    Ok(format!("saved {id}"))
+}
+
+/// A write-through whose key a pattern or a `clear()` emptied after it read it does not write:
+/// the invalidation returned after the write-through began, and it stands (the write used to
+/// land on the emptied key).
+async fn a_pattern_or_a_clear_during_a_write_through_wins(cache: Cache) {
+    for clear in [false, true] {
+        let minute = Duration::from_secs(60);
+        cache
+            .set("note:1", &"old".to_owned(), minute)
+            .await
+            .unwrap();
+        let (started, body_started) = tokio::sync::oneshot::channel();
+        let (release, gate) = tokio::sync::oneshot::channel();
+        let put = {
+            let cache = cache.clone();
+            tokio::spawn(async move { save_note(&cache, started, gate, 1).await })
+        };
+        body_started.await.unwrap();
+        if clear {
+            cache.clear().await.unwrap();
+        } else {
+            cache.invalidate_pattern("note:*").await.unwrap();
+        }
+        release.send(()).unwrap();
+        assert_eq!(put.await.unwrap().unwrap(), "saved 1");
+        assert_eq!(
+            cache.get::<String>("note:1").await.unwrap(),
+            None,
+            "the invalidation stands (clear: {clear})"
+        );
+    }
 }
 
 /// The first load blocks until released and fails; later loads succeed.

@@ -281,8 +281,39 @@ fn duplicates_in(specs: &'static [FnSpec]) -> Vec<Vec<&'static FnSpec>> {
     by_template.into_values().filter(|v| v.len() > 1).collect()
 }
 
-/// Logs a warning for each group of [`duplicate_templates`]; called when a cache is built.
+/// Pairs of a `#[cache_put]` writer and a reader of its template (and version) whose tags
+/// differ: an entry is served only to a function with exactly the tags it was written with,
+/// so the writer's entries would never be served to that reader.
+fn puts_with_other_tags(specs: &'static [FnSpec]) -> Vec<(&'static FnSpec, &'static FnSpec)> {
+    let same_tags = |a: &FnSpec, b: &FnSpec| {
+        a.tags.iter().all(|t| b.tags.contains(t)) && b.tags.iter().all(|t| a.tags.contains(t))
+    };
+    let mut pairs = Vec::new();
+    for put in specs.iter().filter(|s| s.put) {
+        for reader in specs.iter().filter(|s| !s.put) {
+            let shared = (reader.template, reader.version) == (put.template, put.version);
+            if shared && !same_tags(put, reader) {
+                pairs.push((put, reader));
+            }
+        }
+    }
+    pairs
+}
+
+/// Logs a warning for each group of [`duplicate_templates`], and for each `#[cache_put]`
+/// whose tags differ from those of a reader of its key; called when a cache is built.
 pub(crate) fn report_duplicates() {
+    for (put, reader) in puts_with_other_tags(registry()) {
+        tracing::warn!(
+            target: "cachette",
+            template = put.template,
+            writer = %format!("{} ({}:{})", put.path(), put.file, put.line),
+            reader = %format!("{} ({}:{})", reader.path(), reader.file, reader.line),
+            "a #[cache_put] writes entries with other tags than the function that reads its key; \
+             an entry is served only with the tags it was written with, so these writes are \
+             never served to it (give the writer the reader's tags)"
+        );
+    }
     for group in duplicate_templates() {
         let names: Vec<String> = group
             .iter()
@@ -301,6 +332,26 @@ pub(crate) fn report_duplicates() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_writers_whose_tags_differ_from_their_readers() {
+        static SPECS: [FnSpec; 5] = [
+            FnSpec::new("user", "m", "user:{id}").tags(&["users", "user:{id}"]),
+            FnSpec::new("save", "m", "user:{id}")
+                .tags(&["user:{id}", "users"])
+                .put(),
+            FnSpec::new("rename", "m", "user:{id}")
+                .tags(&["users"])
+                .put(),
+            FnSpec::new("order", "m", "order:{id}"),
+            FnSpec::new("save_order", "m", "order:{id}").put(),
+        ];
+        let pairs: Vec<_> = puts_with_other_tags(&SPECS)
+            .iter()
+            .map(|(w, r)| (w.name, r.name))
+            .collect();
+        assert_eq!(pairs, [("rename", "user")]);
+    }
 
     #[test]
     fn finds_shared_templates() {

@@ -349,8 +349,10 @@ impl Store for MemoryStore {
                 (Some(cur), Some(seen)) => same_fingerprint(&cur.value, seen),
                 _ => false,
             };
-            let fresh_tombstone = current.is_some_and(|c| entry::is_tombstone(&c.value));
-            if unchanged || (replace_values && !fresh_tombstone) {
+            // A write-through replaces another value, but neither a tombstone written since nor
+            // a key emptied since (see the Redis script).
+            let replaceable = current.is_some_and(|c| !entry::is_tombstone(&c.value));
+            if unchanged || (replace_values && replaceable) {
                 let slot = Slot {
                     value,
                     expires_ms: Self::deadline(now, ttl),

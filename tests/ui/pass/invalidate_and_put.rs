@@ -16,7 +16,8 @@ async fn rename(id: u64, name: String) -> Result<(), String> {
 #[invalidate(tags = ["users"])]
 async fn touch_all() {}
 
-#[cache_put(key = "user:{id}", ttl = "5m")]
+/// The reader's tags: an entry is served only with the tags it was written with.
+#[cache_put(key = "user:{id}", ttl = "5m", tags = ["users"])]
 async fn save(id: u64, name: String) -> Result<String, String> {
     Ok(format!("{name} ({id})"))
 }

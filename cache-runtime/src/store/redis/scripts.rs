@@ -3,7 +3,8 @@
 
 /// Writes ARGV[3] under KEYS[1] for ARGV[4] ms if the key still holds what the caller read:
 /// nothing (ARGV[2] = -1), or a value of length ARGV[2] starting with ARGV[1]; with ARGV[5] =
-/// 1, also over another value, but never over a tombstone the caller did not see. With a
+/// 1, also over another value, but never over a tombstone the caller did not see, nor over a
+/// key emptied since the caller read a value in it. With a
 /// KEYS[2], then deletes it if it holds ARGV[6] (releases the caller's lease), written or not;
 /// with ARGV[7] = 1 as well, writes over nothing only while KEYS[2] holds ARGV[6].
 pub(super) static WRITE_IF: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
@@ -27,8 +28,10 @@ if same and not cur and KEYS[2] and ARGV[7] == '1' and redis.call('GET', KEYS[2]
   return 0
 end
 if not same then
-  -- ARGV[5] = 1: refuse only a tombstone written since (a write-through replaces values).
-  if ARGV[5] ~= '1' or (cur and #cur == 17 and string.byte(cur, 1) == 254) then
+  -- ARGV[5] = 1: a write-through replaces another value, but neither a tombstone written
+  -- since nor a key emptied since (by a pattern or a clear, which must win as a key
+  -- invalidation does; or by expiry, which a reload fills).
+  if ARGV[5] ~= '1' or not cur or (#cur == 17 and string.byte(cur, 1) == 254) then
     release()
     return 0
   end
