@@ -542,6 +542,21 @@ async fn entries_record_their_compression(backend: Backend) {
 }
 
 // ---------------------------------------------------------------------------------------------
+/// `jitter` is a public field: set over 100 directly, it means up to all of the TTL, and the
+/// write goes through (a negative factor made it panic).
+#[tokio::test]
+async fn jitter_over_a_hundred_percent_set_on_the_field_is_all_of_the_ttl() {
+    let cache = Cache::builder().build().unwrap();
+    let mut options = LoadOptions::ttl(Duration::from_secs(60));
+    options.jitter = 250;
+    for i in 0..20 {
+        let got: Result<u32, LoadFailed> = cache
+            .get_or_load(&format!("k:{i}"), &options, || async move { Ok(i) })
+            .await;
+        assert_eq!(got, Ok(i));
+    }
+}
+
 // Redis only
 // ---------------------------------------------------------------------------------------------
 

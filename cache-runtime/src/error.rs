@@ -149,11 +149,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the store answered (with an error) rather than being unreachable: retrying
-    /// the same request will not help.
+    /// Whether the store answered with a lasting refusal rather than being unreachable or
+    /// busy for a while: retrying the same request will not help. A server loading its data
+    /// (`LOADING`), a replica not yet promoted (`READONLY`), a cluster that is down or
+    /// reshaping (`CLUSTERDOWN`, `TRYAGAIN`, a slot map missing a master) answer too, but
+    /// only for as long as the change takes: counted as refusals, three of them would turn a
+    /// restart or a failover into a cache that reads nothing until it is restarted.
     pub(crate) fn answered(&self) -> bool {
         match self {
-            StoreError::Redis(e) => !crate::store::unreachable(e),
+            StoreError::Redis(e) => {
+                !crate::store::unreachable(e)
+                    && matches!(e.retry_method(), redis::RetryMethod::NoRetry)
+                    && e.kind() != redis::ErrorKind::Client
+            }
             _ => false,
         }
     }
@@ -241,5 +249,41 @@ pub enum InitError {
 impl std::fmt::Debug for InitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    /// The server's error reply `reply`, as the store reports it.
+    fn replied(reply: &str) -> StoreError {
+        let value = redis::parse_redis_value(format!("-{reply}\r\n").as_bytes()).unwrap();
+        StoreError::Redis(value.extract_error().unwrap_err())
+    }
+
+    /// Refusals that last count towards giving the backlog up; a server that is loading, a
+    /// replica being promoted or a cluster reshaping answer only for a while.
+    #[test]
+    fn only_lasting_refusals_are_answers() {
+        assert!(
+            replied("NOPERM this user has no permissions to run the 'eval' command").answered()
+        );
+        assert!(replied("ERR unknown command").answered());
+        for passing in [
+            "LOADING Redis is loading the dataset in memory",
+            "READONLY You can't write against a read only replica.",
+            "CLUSTERDOWN The cluster is down",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "MASTERDOWN Link with MASTER is down",
+        ] {
+            assert!(!replied(passing).answered(), "{passing}");
+        }
+        let incomplete = redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "the cluster's slot map is incomplete",
+            String::new(),
+        ));
+        assert!(!StoreError::Redis(incomplete).answered());
     }
 }

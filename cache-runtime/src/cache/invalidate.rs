@@ -265,6 +265,10 @@ impl Cache {
                 reason,
             })?;
         }
+        // Nothing to apply or announce (an event with no rules in this process, say).
+        if inv.is_empty() {
+            return Ok(InvalidationReport::default());
+        }
         // Older invalidations first, so that none is applied after a newer one.
         if let Err(e) = self.flush_pending().await {
             self.inner.pending.add(inv);

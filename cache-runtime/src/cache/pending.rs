@@ -92,8 +92,12 @@ impl Pending {
         self.set.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// Queues `inv`.
+    /// Queues `inv`. An empty one queues nothing: marked as queued with nothing to apply, the
+    /// backlog would never drain, and every read would wait for it.
     pub(crate) fn add(&self, inv: &Invalidation) {
+        if inv.is_empty() {
+            return;
+        }
         let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
         self.queued.fetch_add(1, Relaxed);
         set.stamp += 1;
@@ -191,6 +195,17 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An empty invalidation (an event no rule of this process matched) whose announcement
+    /// failed queued nothing but marked the backlog as queued: it never drained, and every
+    /// read waited for it.
+    #[test]
+    fn an_empty_invalidation_queues_nothing() {
+        let p = Pending::new(3);
+        p.add(&Invalidation::default());
+        assert!(p.is_empty());
+        assert!(p.snapshot().is_none());
+    }
 
     #[test]
     fn merges_and_overflows() {

@@ -389,8 +389,14 @@ impl Cache {
         let (tags, read) = flight
             .reread(async {
                 let tag_keys: Vec<String> = call.tags.iter().map(|t| self.tag_key(t)).collect();
+                // As on the path of a single caller: the ticket, then the invalidations waiting
+                // from an outage (one queued by a caller that shares this read may still be on
+                // its way), then the read.
                 let order = self.inner.flights.ticket();
-                let read = self.read_with_versions(call.key, &tag_keys, order).await;
+                let read = match self.flush_pending().await {
+                    Ok(()) => self.read_with_versions(call.key, &tag_keys, order).await,
+                    Err(e) => Err(e),
+                };
                 if let Err(e) = &read {
                     self.store_error(call.spec, "get", e);
                 }

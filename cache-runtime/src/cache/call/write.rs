@@ -199,10 +199,13 @@ impl Cache {
             }
             Lifetime::Loaded(load) => {
                 // Jitter shortens, never lengthens: a TTL is also a promise (compliance caps).
+                // The setting is a public field: over 100 % it means all of the TTL, not a
+                // negative factor (which `mul_f64` panics on).
                 let ttl = if policy.jitter > 0 {
+                    let percent = f64::from(policy.jitter.min(100));
                     policy
                         .ttl
-                        .mul_f64(1.0 - crate::random::unit() * f64::from(policy.jitter) / 100.0)
+                        .mul_f64(1.0 - crate::random::unit() * percent / 100.0)
                 } else {
                     policy.ttl
                 };
