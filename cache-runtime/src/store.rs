@@ -157,6 +157,9 @@ pub(crate) struct WriteIf<'a> {
 /// whole values keeps the check O(1) on the server.
 pub(crate) const FINGERPRINT_LEN: usize = 32;
 
+/// What follows the prefix in the key holding a tag's version: `<prefix>__cachette:tag:<tag>`.
+pub(crate) const TAG_KEY_INFIX: &str = "__cachette:tag:";
+
 /// The backend a [`Cache`](crate::Cache) was built with.
 ///
 /// An enum rather than a trait object: the hit path pays no boxed future.

@@ -62,23 +62,25 @@ struct Slot {
     /// The value decoded, for values that can be cloned: set by the first hit that decodes
     /// it, so later hits clone instead of decoding. A write puts a new slot, and with it an
     /// empty one. `None` for what is not an entry (tombstones, tag versions, leases,
-    /// counters): those are never evicted (see [`Pin`]).
+    /// counters): those but tag versions are never evicted (see [`Pin`]).
     decoded: Option<Decoded>,
 }
 
 /// Keeps out of eviction the slots that guarantees rest on: a tombstone that a load in flight
-/// must lose to, a lease, a fencing counter that must only grow, a rate limit's state, a tag's
-/// version. Their own deadlines bound them; the byte budget evicts entries. A tombstone
+/// must lose to, a lease, a fencing counter that must only grow, a rate limit's state. Their
+/// own deadlines bound them; the byte budget evicts entries and tag versions. A tombstone
 /// evicted to make room would let a load begun before its invalidation write its value after
-/// the invalidation returned.
+/// the invalidation returned; an evicted tag version only makes its entries misses (a tag gets
+/// a new version before any entry records it), and a store with a tag per id would otherwise
+/// keep every version past its budget.
 #[derive(Clone, Default)]
 struct Pin;
 
 impl quick_cache::Lifecycle<String, Slot> for Pin {
     type RequestState = ();
 
-    fn is_pinned(&self, _key: &String, slot: &Slot) -> bool {
-        slot.decoded.is_none()
+    fn is_pinned(&self, key: &String, slot: &Slot) -> bool {
+        slot.decoded.is_none() && !key.contains(super::TAG_KEY_INFIX)
     }
 
     fn on_evict(&self, _state: &mut (), _key: String, _slot: Slot) {}
@@ -542,7 +544,8 @@ mod tests {
 
     /// What guarantees rest on stays while entries fill the byte budget many times over: a
     /// tombstone (a load begun before its invalidation must not write after it returned) and
-    /// a fencing counter (each holder's token is larger than every earlier one's).
+    /// a fencing counter (each holder's token is larger than every earlier one's). A tag
+    /// version goes like an entry: evicted, it only makes its entries misses.
     #[tokio::test]
     async fn tombstones_and_fences_outlive_a_full_store() {
         let store = MemoryStore::new(64 * 1024);
@@ -564,9 +567,17 @@ mod tests {
             "a-lock-whose-holders-are-fenced",
             "the-fencing-counter-of-that-lock",
         );
+        let version = format!(
+            "p:{}a-tag-whose-version-may-go-like-an-entry",
+            super::super::TAG_KEY_INFIX
+        );
         fill(0).await;
         store
             .write_tombstones(&[gone.to_owned()], ttl)
+            .await
+            .unwrap();
+        store
+            .bump_versions(std::slice::from_ref(&version), ttl)
             .await
             .unwrap();
         let fenced = || store.lock_fenced(lock, fence, b"me", ttl);
@@ -584,6 +595,11 @@ mod tests {
         let kept = store.get(gone).await.unwrap().expect("the tombstone stays");
         assert!(entry::is_tombstone(&kept));
         assert_eq!(fenced().await.unwrap(), Some(2), "the fence kept counting");
+        assert_eq!(
+            store.get(&version).await.unwrap(),
+            None,
+            "a tag version is evicted like an entry (its entries become misses)"
+        );
     }
 
     /// Regression: a pattern deleted the tombstone of a key invalidation, and a load in flight

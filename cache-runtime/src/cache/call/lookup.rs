@@ -163,7 +163,7 @@ impl Cache {
     fn write_tag_key(&self, buf: &mut String, tag: &str) {
         buf.clear();
         buf.push_str(&self.inner.prefix);
-        buf.push_str("__cachette:tag:");
+        buf.push_str(crate::store::TAG_KEY_INFIX);
         buf.push_str(tag);
     }
 
@@ -171,7 +171,7 @@ impl Cache {
     /// without building it.
     fn is_tag_key(&self, key: &str, tag: &str) -> bool {
         key.strip_prefix(self.inner.prefix.as_str())
-            .and_then(|k| k.strip_prefix("__cachette:tag:"))
+            .and_then(|k| k.strip_prefix(crate::store::TAG_KEY_INFIX))
             .is_some_and(|t| t == tag)
     }
 
