@@ -742,37 +742,3 @@ async fn a_tagged_hit_is_one_mget() {
     assert_eq!(counts.get("mget"), Some(&100), "{counts:?}");
     assert_eq!(counts.len(), 2, "MGET and CONFIG only: {counts:?}");
 }
-
-/// A caller parked mid-read (its future neither polled nor dropped, as a stream's consumer
-/// that stopped reading leaves it) holds its key's later callers only a few command timeouts,
-/// then they read alone. Before, they waited for as long as it stayed parked; bounded here
-/// only so that such a bug fails the test instead of hanging it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_parked_caller_does_not_hold_its_keys_readers() {
-    use std::future::Future as _;
-    let server = RedisServer::start();
-    let cache = Cache::builder()
-        .redis(server.url())
-        .prefix("m")
-        .command_timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let o = LoadOptions::ttl(Duration::from_secs(60));
-    let get = |n: u32| cache.get_or_load("k", &o, move || async move { Ok::<_, String>(n) });
-    assert_eq!(get(1).await, Ok(1));
-    let mut parked = Box::pin(get(2));
-    let mut polled_once = std::task::Context::from_waker(std::task::Waker::noop());
-    assert!(
-        parked.as_mut().poll(&mut polled_once).is_pending(),
-        "reading"
-    );
-    let behind = tokio::time::timeout(Duration::from_secs(60), get(3))
-        .await
-        .expect("a caller behind a parked one was never served");
-    assert_eq!(behind, Ok(1));
-    assert_eq!(
-        parked.await,
-        Ok(1),
-        "the parked caller, polled again, is served too"
-    );
-}

@@ -188,14 +188,6 @@ impl Cache {
         }
     }
 
-    /// How long a caller waits for the read of its key ahead of its own, and for the member
-    /// of its group that sends the read they share: longer than a read takes (a command
-    /// timeout, and another for the invalidations of an outage applied first), so that only
-    /// a caller that is parked (neither polled nor dropped) is given up on.
-    pub(crate) fn read_patience(&self) -> Duration {
-        self.command_timeout().saturating_mul(3)
-    }
-
     /// How long one store command may take.
     pub(crate) fn command_timeout(&self) -> Duration {
         match &self.inner.store {

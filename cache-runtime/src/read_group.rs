@@ -22,7 +22,6 @@ use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
 
 use tokio::sync::{Notify, OnceCell};
 
@@ -190,51 +189,38 @@ impl<R> Member<R> {
     }
 
     /// Waits for this group's turn: for the read before it to return and its caller to be
-    /// done with it (see [`Member`]); `false` when that took longer than `patience`.
-    ///
-    /// A caller ahead that is neither polled nor dropped (the consumer of a stream that
-    /// stopped reading, say) holds its place for as long as it is parked; past `patience`
-    /// (longer than a read and its caller's decoding take) a caller stops waiting for it and
-    /// reads alone.
-    pub(crate) async fn turn(&self, patience: Duration) -> bool {
+    /// done with it (see [`Member`]).
+    pub(crate) async fn turn(&self) {
         let group = &self.group;
         if group.sendable.load(Ordering::Acquire) {
-            return true;
+            return;
         }
-        let turn = async {
-            loop {
-                let ready = group.ready.notified();
-                tokio::pin!(ready);
-                ready.as_mut().enable();
-                if group.sendable.load(Ordering::Acquire) {
-                    return;
-                }
-                ready.await;
+        loop {
+            let ready = group.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            if group.sendable.load(Ordering::Acquire) {
+                return;
             }
-        };
-        tokio::time::timeout(patience, turn).await.is_ok()
+            ready.await;
+        }
     }
 
     /// The group's read, once it is its [turn](Self::turn): sends the read `read` makes unless
     /// another member already has (or is sending it), and hands every member the same result.
-    /// A caller alone on its key owns its read. `None` when the turn or another member's
-    /// sending took longer than `patience` (that member may be parked: see `turn`).
+    /// A caller alone on its key owns its read.
     pub(crate) async fn read<F: Future<Output = R>>(
         &self,
         read: impl FnOnce() -> F,
-        patience: Duration,
-    ) -> Option<Shared<'_, R>> {
+    ) -> Shared<'_, R> {
         let group = &self.group;
         if group.sole {
             let read = read().await;
             group.returned.store(true, Ordering::Release);
-            return Some(Shared::Own(read));
+            return Shared::Own(read);
         }
-        if !self.turn(patience).await {
-            return None;
-        }
-        let shared = tokio::time::timeout(patience, group.read.get_or_init(read)).await;
-        shared.ok().map(Shared::Borrowed)
+        self.turn().await;
+        Shared::Borrowed(group.read.get_or_init(read).await)
     }
 
     /// Where the members of this group keep the value their read found, decoded once.
@@ -287,15 +273,14 @@ impl<R> Drop for Member<R> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     async fn counted(reads: &AtomicUsize, v: u32) -> u32 {
         reads.fetch_add(1, Ordering::SeqCst);
         v
     }
-
-    /// Longer than any test runs: no caller gives up waiting.
-    const PATIENT: Duration = Duration::from_secs(3600);
 
     async fn waits<F: Future>(f: F) -> bool {
         tokio::time::timeout(Duration::from_millis(20), f)
@@ -315,24 +300,17 @@ mod tests {
         assert!(other.first(), "another key reads at once");
 
         assert!(
-            waits(a.read(|| counted(&reads, 2), PATIENT)).await,
+            waits(a.read(|| counted(&reads, 2))).await,
             "the read in flight goes first"
         );
-        assert_eq!(
-            *first.read(|| counted(&reads, 1), PATIENT).await.unwrap(),
-            1
-        );
+        assert_eq!(*first.read(|| counted(&reads, 1)).await, 1);
         assert!(
-            waits(a.read(|| counted(&reads, 2), PATIENT)).await,
+            waits(a.read(|| counted(&reads, 2))).await,
             "and its caller, until it leaves its place"
         );
         drop(first);
-        assert_eq!(*a.read(|| counted(&reads, 2), PATIENT).await.unwrap(), 2);
-        assert_eq!(
-            *b.read(|| counted(&reads, 3), PATIENT).await.unwrap(),
-            2,
-            "shares a's read"
-        );
+        assert_eq!(*a.read(|| counted(&reads, 2)).await, 2);
+        assert_eq!(*b.read(|| counted(&reads, 3)).await, 2, "shares a's read");
         assert_eq!(reads.load(Ordering::SeqCst), 2);
 
         // A caller arriving while a's group holds its place waits for it, then reads anew.
@@ -340,7 +318,7 @@ mod tests {
         assert!(!c.first());
         drop(b);
         assert_eq!(
-            *c.read(|| counted(&reads, 4), PATIENT).await.unwrap(),
+            *c.read(|| counted(&reads, 4)).await,
             4,
             "b's leaving let c's group go"
         );
@@ -356,9 +334,9 @@ mod tests {
         // The first reader vanishes without reading: the open group may send.
         drop(first);
         // a starts sending and is cancelled mid-read: b sends instead.
-        assert!(waits(a.read(std::future::pending, PATIENT)).await);
+        assert!(waits(a.read(std::future::pending)).await);
         drop(a);
-        assert_eq!(*b.read(|| async { 7 }, PATIENT).await.unwrap(), 7);
+        assert_eq!(*b.read(|| async { 7 }).await, 7);
         drop(b);
         assert!(groups.is_empty());
     }
@@ -369,61 +347,27 @@ mod tests {
     async fn a_lone_reader_cancelled_mid_read_lets_the_group_behind_it_read() {
         let groups = Arc::new(ReadGroups::<u32>::default());
         let alone = groups.join("other");
-        assert!(matches!(
-            alone.read(|| async { 5 }, PATIENT).await,
-            Some(Shared::Own(5))
-        ));
+        assert!(matches!(alone.read(|| async { 5 }).await, Shared::Own(5)));
         drop(alone);
 
         let first = groups.join("k");
         let behind = groups.join("k");
         assert!(
-            waits(first.read(std::future::pending, PATIENT)).await,
+            waits(first.read(std::future::pending)).await,
             "cancelled mid-read"
         );
         assert!(
-            waits(behind.read(|| async { 2 }, PATIENT)).await,
+            waits(behind.read(|| async { 2 })).await,
             "its caller keeps its place until it leaves"
         );
         drop(first);
         // Bounded only so that the bug this guards against fails the test instead of hanging it.
-        let read = tokio::time::timeout(
-            Duration::from_secs(10),
-            behind.read(|| async { 2 }, PATIENT),
-        )
-        .await
-        .expect("the group behind a cancelled lone reader never read");
-        assert!(matches!(read, Some(Shared::Borrowed(2))));
+        let read = tokio::time::timeout(Duration::from_secs(10), behind.read(|| async { 2 }))
+            .await
+            .expect("the group behind a cancelled lone reader never read");
+        assert!(matches!(read, Shared::Borrowed(2)));
         drop(behind);
         assert!(groups.is_empty());
-    }
-
-    /// A caller ahead that is parked (neither polled nor dropped), while it reads alone or
-    /// while it sends its group's read, holds the callers behind it only for their patience.
-    #[tokio::test(start_paused = true)]
-    async fn a_parked_caller_ahead_is_waited_for_only_so_long() {
-        let patience = Duration::from_millis(500);
-        let groups = Arc::new(ReadGroups::<u32>::default());
-        let first = groups.join("k");
-        let mut parked = Box::pin(first.read(std::future::pending, patience));
-        assert!(futures_util::FutureExt::now_or_never(&mut parked).is_none());
-        let behind = groups.join("k");
-        assert!(
-            behind.read(|| async { 2 }, patience).await.is_none(),
-            "gave up on the turn"
-        );
-
-        // In a group that may send: one member parked mid-sending, another waiting for it.
-        let (a, b) = (groups.join("other"), groups.join("other"));
-        let (c, d) = (groups.join("other"), groups.join("other"));
-        drop((a, b));
-        let mut sending = Box::pin(c.read(std::future::pending, patience));
-        assert!(futures_util::FutureExt::now_or_never(&mut sending).is_none());
-        assert!(
-            d.read(|| async { 4 }, patience).await.is_none(),
-            "gave up on the sending"
-        );
-        drop((parked, sending));
     }
 
     #[tokio::test]
@@ -434,9 +378,9 @@ mod tests {
         // The next arrival opens a fresh group, sent when the first caller leaves.
         let b = groups.join("k");
         assert!(!b.first());
-        assert_eq!(*first.read(|| async { 1 }, PATIENT).await.unwrap(), 1);
+        assert_eq!(*first.read(|| async { 1 }).await, 1);
         drop(first);
-        assert_eq!(*b.read(|| async { 2 }, PATIENT).await.unwrap(), 2);
+        assert_eq!(*b.read(|| async { 2 }).await, 2);
         drop(b);
         assert!(groups.is_empty());
 
@@ -466,18 +410,14 @@ mod tests {
                     let joined = clock.fetch_add(1, Ordering::SeqCst);
                     let member = groups.join("k");
                     let sent = *member
-                        .read(
-                            || async {
-                                assert_eq!(in_flight.fetch_add(1, Ordering::SeqCst), 0);
-                                let sent = clock.fetch_add(1, Ordering::SeqCst);
-                                tokio::task::yield_now().await;
-                                in_flight.fetch_sub(1, Ordering::SeqCst);
-                                sent
-                            },
-                            PATIENT,
-                        )
-                        .await
-                        .unwrap();
+                        .read(|| async {
+                            assert_eq!(in_flight.fetch_add(1, Ordering::SeqCst), 0);
+                            let sent = clock.fetch_add(1, Ordering::SeqCst);
+                            tokio::task::yield_now().await;
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            sent
+                        })
+                        .await;
                     assert!(sent > joined, "a read sent before its caller joined");
                 })
             })

@@ -97,11 +97,8 @@ impl Cache {
             // next one with the callers that arrived meanwhile.
             if first && !self.inner.store.is_memory() {
                 let member = self.inner.reads.join(call.key);
-                // A caller ahead that is parked (neither polled nor dropped) is waited for
-                // only so long; then this caller reads alone.
-                if member.turn(self.read_patience()).await {
-                    place = Some(member);
-                }
+                member.turn().await;
+                place = Some(member);
             }
             // A caller that arrives while its key's cold flight runs shares the read after it
             // (a stampede sends two reads, not one per caller); a forced refresh loads anyway.

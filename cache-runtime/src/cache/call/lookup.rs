@@ -325,8 +325,8 @@ impl Cache {
         let started = Sampled::start();
         // Made only by the member that sends it, inside the group's cell (a read's future is
         // kilobytes: passed in ready-made, it was carried three times over).
-        let shared = place.read(
-            || {
+        let shared = place
+            .read(|| {
                 async {
                     // As on the path of a single caller: the ticket, then the invalidations
                     // waiting from an outage, then the read (see `Cache::call`).
@@ -341,13 +341,8 @@ impl Cache {
                     }
                     (tag_keys, read.ok())
                 }
-            },
-            self.read_patience(),
-        );
-        // Another member parked while it sends the group's read: this caller reads alone.
-        let Some(shared) = shared.await else {
-            return Box::pin(self.lookup(call, true, order)).await;
-        };
+            })
+            .await;
         // A caller alone on its key owns its read; the members of a group each take a copy,
         // and the value it found is decoded once for all of them.
         let (tag_keys, read, kept) = match shared {
